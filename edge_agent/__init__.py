@@ -1,0 +1,3 @@
+"""edge-agent: a privacy-first doorbell camera agent and its crime-center counterpart."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,153 @@
+"""Pydantic models for every file the agent reads: profiles, zones and public identity files.
+
+These models are the boundary: everything past them is plain frozen dataclasses. ``extra="forbid"`` everywhere so
+that a misspelt key is an error that names the key, not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ZoneKind = Literal["own", "public", "neighbour"]
+Point = tuple[Annotated[float, Field(ge=0.0, le=1.0)], Annotated[float, Field(ge=0.0, le=1.0)]]
+
+# Hard limits in code: no profile may raise a cap above these (the privacy floor).
+MAX_LIVE_GRANT_HOURS = 24.0
+MAX_REQUEST_WINDOW_HOURS = 24.0
+MAX_RETENTION_HOURS = 24.0 * 7
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Zone(Strict):
+    """A named polygon in relative 0-1 coordinates (x right, y down), Frigate style."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9 _.-]+$")]
+    kind: ZoneKind
+    coordinates: Annotated[list[Point], Field(min_length=3, max_length=256)]
+
+
+class ZonesFile(Strict):
+    zones: list[Zone] = Field(default_factory=list)
+
+    @field_validator("zones")
+    @classmethod
+    def _unique_names(cls, zones: list[Zone]) -> list[Zone]:
+        names = [z.name for z in zones]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"zone names must be unique, repeated: {', '.join(dupes)}")
+        return zones
+
+
+class CameraSettings(Strict):
+    """Hardware: which source, the main (output) stream and the low-resolution detection stream."""
+
+    source: str = "synthetic"
+    width: Annotated[int, Field(ge=64, le=3840)] = 1280
+    height: Annotated[int, Field(ge=64, le=2160)] = 720
+    fps: Annotated[float, Field(gt=0, le=60)] = 15.0
+    detect_width: Annotated[int, Field(ge=64, le=1920)] = 320
+    detect_height: Annotated[int, Field(ge=64, le=1080)] = 180
+    encoder: Literal["x264", "hardware", "mjpeg"] = "x264"
+    # x264 preset; "ultrafast" keeps a Pi 4 (software path) within budget.
+    x264_preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = "ultrafast"
+    bitrate_kbps: Annotated[int, Field(ge=100, le=20000)] = 2000
+
+
+class RedactionSettings(Strict):
+    """Passers-by redaction. Fields that would weaken the privacy floor are not switchable here."""
+
+    method: Literal["solid", "pixelate"] = "pixelate"
+    pixel_block: Annotated[int, Field(ge=8, le=128)] = 16
+    own_zone_people_visible: bool = False
+    frame_budget_ms: Annotated[float, Field(gt=0, le=5000)] = 60.0
+    warmup_frames: Annotated[int, Field(ge=1, le=600)] = 30
+    track_hold_seconds: Annotated[float, Field(ge=0.5, le=60)] = 4.0
+    box_padding: Annotated[float, Field(ge=0.0, le=1.0)] = 0.15
+    detect_every: Annotated[int, Field(ge=1, le=30)] = 1
+    scene_shift_threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
+
+
+class SegmentSettings(Strict):
+    seconds: Annotated[float, Field(ge=1.0, le=60.0)] = 10.0
+    live_seconds: Annotated[float, Field(ge=0.5, le=10.0)] = 2.0
+    container: Literal["mpegts"] = "mpegts"
+
+
+class RetentionSettings(Strict):
+    hours: Annotated[float, Field(gt=0, le=MAX_RETENTION_HOURS)] = 72.0
+    max_bytes: Annotated[int, Field(ge=1 << 20)] = 2 << 30
+
+
+class OutboxSettings(Strict):
+    max_bytes: Annotated[int, Field(ge=1 << 20)] = 512 << 20
+
+
+class MqttSettings(Strict):
+    topic_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")] = "rtcc/v1"
+    keepalive: Annotated[int, Field(ge=5, le=3600)] = 30
+    max_inflight: Annotated[int, Field(ge=1, le=100)] = 10
+
+
+class ConsentCaps(Strict):
+    max_live_hours: Annotated[float, Field(gt=0, le=MAX_LIVE_GRANT_HOURS)] = 8.0
+    max_request_window_hours: Annotated[float, Field(gt=0, le=MAX_REQUEST_WINDOW_HOURS)] = 2.0
+
+
+class Profile(Strict):
+    """A hardware and policy profile (``firmware_profiles/*.toml``)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    description: str = ""
+    camera: CameraSettings = CameraSettings()
+    redaction: RedactionSettings = RedactionSettings()
+    segment: SegmentSettings = SegmentSettings()
+    retention: RetentionSettings = RetentionSettings()
+    outbox: OutboxSettings = OutboxSettings()
+    mqtt: MqttSettings = MqttSettings()
+    consent: ConsentCaps = ConsentCaps()
+    zones: list[Zone] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _detect_not_larger_than_main(self) -> Profile:
+        cam = self.camera
+        if cam.detect_width > cam.width or cam.detect_height > cam.height:
+            raise ValueError("camera.detect_width/detect_height must not exceed camera.width/height")
+        return self
+
+
+class DeviceIdentityFile(Strict):
+    """The public identity a device hands to the crime center (``device.pub.json``)."""
+
+    kind: Literal["edge-agent-device"] = "edge-agent-device"
+    device_id: Annotated[str, Field(pattern=r"^[a-z0-9-]{3,64}$")]
+    ed25519: Annotated[str, Field(min_length=40, max_length=64)]
+
+
+class CenterIdentityFile(Strict):
+    """The public keys a crime center hands to its devices (``center.pub.json``)."""
+
+    kind: Literal["edge-center"] = "edge-center"
+    center_id: Annotated[str, Field(pattern=r"^[a-z0-9-]{3,64}$")]
+    x25519: Annotated[str, Field(min_length=40, max_length=64)]
+    ed25519: Annotated[str, Field(min_length=40, max_length=64)]
+
+
+class TlsSettings(Strict):
+    ca_file: str
+    cert_file: str | None = None
+    key_file: str | None = None
+
+
+class Enrollment(Strict):
+    """What ``edge-agent enroll`` records in the data folder (``enrollment.json``)."""
+
+    broker: str
+    center: CenterIdentityFile
+    archive_x25519: str | None = None
+    tls: TlsSettings | None = None
