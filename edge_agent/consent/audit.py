@@ -1,0 +1,126 @@
+"""The append-only, hash-chained audit log.
+
+One JSON object per line. Each entry carries ``seq`` (0-based), ``prev`` (the hash of the previous entry, or 64
+zeros for the first), and ``hash`` = SHA-256 of the canonical JSON of the entry without ``hash``. Altering,
+deleting, inserting or reordering any entry breaks the chain at that point; truncation is caught against a
+signed log head (``seq`` and ``hash`` of the last entry) that the device publishes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge_agent.errors import ConsentError
+
+GENESIS = "0" * 64
+
+
+def _canonical(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def entry_hash(entry: dict[str, Any]) -> str:
+    body = {k: v for k, v in entry.items() if k != "hash"}
+    return hashlib.sha256(_canonical(body)).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class LogHead:
+    count: int
+    last_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    ok: bool
+    count: int
+    last_hash: str
+    bad_seq: int | None = None  # the first entry that does not verify (line number - 1)
+    problem: str = ""
+
+
+class AuditLog:
+    """Append-only log at ``path``. Appends are serialised with an advisory lock so that the daemon and the
+    command line can both write to it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def append(self, kind: str, **fields: Any) -> dict[str, Any]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            head = self._head_locked()
+            entry: dict[str, Any] = {
+                "seq": head.count,
+                "time": round(time.time(), 3),
+                "kind": kind,
+                **fields,
+                "prev": head.last_hash,
+            }
+            entry["hash"] = entry_hash(entry)
+            os.write(fd, _canonical(entry) + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return entry
+
+    def _head_locked(self) -> LogHead:
+        last: dict[str, Any] | None = None
+        count = 0
+        for entry in self.entries():
+            last = entry
+            count += 1
+        return LogHead(count, str(last["hash"]) if last else GENESIS)
+
+    def head(self) -> LogHead:
+        result = self.verify()
+        return LogHead(result.count, result.last_hash)
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        if not self.path.exists():
+            return
+        with self.path.open("rb") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                try:
+                    entry = json.loads(raw)
+                except json.JSONDecodeError as exc:
+                    raise ConsentError(f"{self.path}:{lineno}: audit entry is not valid JSON") from exc
+                if not isinstance(entry, dict):
+                    raise ConsentError(f"{self.path}:{lineno}: audit entry is not an object")
+                yield entry
+
+    def verify(self, expected_head: LogHead | None = None) -> VerifyResult:
+        prev = GENESIS
+        count = 0
+        try:
+            for index, entry in enumerate(self.entries()):
+                problem = ""
+                if entry.get("seq") != index:
+                    problem = f"sequence number {entry.get('seq')!r} where {index} was expected"
+                elif entry.get("prev") != prev:
+                    problem = "does not link to the entry before it"
+                elif entry.get("hash") != entry_hash(entry):
+                    problem = "content does not match its hash"
+                if problem:
+                    return VerifyResult(False, count, prev, index, f"entry {index}: {problem}")
+                prev = str(entry["hash"])
+                count += 1
+        except ConsentError as exc:
+            return VerifyResult(False, count, prev, count, str(exc))
+        if expected_head is not None and (
+            count < expected_head.count or (count == expected_head.count and prev != expected_head.last_hash)
+        ):
+            return VerifyResult(
+                False, count, prev, count, f"log has {count} entries; the signed head says {expected_head.count}"
+            )
+        return VerifyResult(True, count, prev)
