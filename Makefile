@@ -1,0 +1,37 @@
+# edge-agent: the two set-up commands are `make demo` and `make test`; both work on a fresh Debian-like machine.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SOURCE ?= synthetic
+DURATION ?= 30
+
+.PHONY: venv deps demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	@command -v mosquitto >/dev/null || { echo "installing mosquitto (apt)"; \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq mosquitto >/dev/null; }
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv deps: $(STAMP)
+
+demo: $(STAMP)
+	SOURCE=$(SOURCE) DURATION=$(DURATION) $(BIN)/python -m edge_agent.demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check edge_agent tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf demo-data .pytest_cache .mypy_cache .ruff_cache

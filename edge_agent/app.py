@@ -1,0 +1,212 @@
+"""Wiring only: build the stages from the profile and the data folder, then run them.
+
+Threads: the capture thread reads frames into a small queue and never blocks (a full queue drops the frame and
+counts it: a raw frame that is dropped is never shared). The main loop redacts, encodes and hands finished
+segments to the share path. The outbox publisher thread drains the durable outbox to the broker.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from edge_agent.capture import open_source
+from edge_agent.capture.base import Frame, FrameSource
+from edge_agent.config.loader import load_profile
+from edge_agent.config.models import Profile
+from edge_agent.consent.audit import AuditLog
+from edge_agent.consent.state import ConsentRecord, ConsentStore, describe
+from edge_agent.errors import CaptureError
+from edge_agent.identity import DevicePaths, load_enrollment, load_identity
+from edge_agent.redact import build_redactor
+from edge_agent.sdnotify import Notifier
+from edge_agent.segment.encoder import SegmentEncoder
+from edge_agent.segment.model import Segment
+from edge_agent.sharing import Sharer
+from edge_agent.uplink import Uplink, build_uplink
+
+log = logging.getLogger(__name__)
+
+QUEUE_FRAMES = 8
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    data_dir: Path
+    profile: str | None = None
+    source: str | None = None
+    duration: float | None = None
+    realtime: bool = True
+
+
+@dataclass(slots=True)
+class RunSummary:
+    frames: int = 0
+    segments: int = 0
+    shared: int = 0
+    delivered: int = 0
+    events: Counter[str] = field(default_factory=Counter)
+
+
+class Agent:
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+        self.paths = DevicePaths(options.data_dir)
+        self.profile, profile_text = load_profile(options.profile)
+        self.profile_hash = _profile_hash(profile_text, self.profile)
+        self.identity = load_identity(self.paths)
+        self.audit = AuditLog(self.paths.audit)
+        self.consent = ConsentStore(self.paths.consent)
+        self.summary = RunSummary()
+        self.stop_event = threading.Event()
+        self.notifier = Notifier()
+        self.redactor = build_redactor(self.profile)
+        enrollment = load_enrollment(self.paths)
+        self.uplink: Uplink | None = None
+        self.sharer: Sharer | None = None
+        if enrollment is not None:
+            self.uplink = build_uplink(self.identity, enrollment, self.profile, self.paths)
+            self.sharer = self.uplink.sharer(self.consent, self.audit)
+
+    def run(self) -> RunSummary:
+        source = open_source(self.options.source or self.profile.camera.source, self.profile.camera,
+                             realtime=self.options.realtime)
+        record = self.consent.current()
+        log.info("device %s, profile %s, source %s", self.identity.device_id, self.profile.name, source.info.description)
+        log.info("consent: %s", describe(record))
+        if self.uplink is None:
+            log.info("not enrolled with a crime center: nothing can be shared (edge-agent enroll)")
+        elif not record.is_live_at(time.time()):
+            log.info("nothing is shared until the homeowner gives consent (edge-agent consent live --for 1h)")
+        self.audit.append("agent_start", profile=self.profile.name, profile_hash=self.profile_hash)
+        if self.uplink is not None:
+            self.uplink.start(record)
+        frames: queue.Queue[Frame | None] = queue.Queue(maxsize=QUEUE_FRAMES)
+        capture = threading.Thread(target=self._capture, args=(source, frames), name="capture", daemon=True)
+        capture.start()
+        self.notifier.ready(describe(record))
+        try:
+            self._loop(frames, record)
+        finally:
+            self.stop_event.set()
+            source.close()
+            capture.join(timeout=5)
+            self.notifier.stopping()
+            if self.uplink is not None:
+                self.summary.delivered = self.uplink.stop(drain_timeout=15.0)
+            self.audit.append("agent_stop", frames=self.summary.frames, segments=self.summary.segments,
+                              shared=self.summary.shared)
+        return self.summary
+
+    def _capture(self, source: FrameSource, frames: queue.Queue[Frame | None]) -> None:
+        try:
+            for frame in source.frames():
+                if self.stop_event.is_set():
+                    break
+                try:
+                    frames.put_nowait(frame)
+                except queue.Full:
+                    self.summary.events["frames_dropped"] += 1
+        except CaptureError as exc:
+            log.error("camera failed: %s", exc)
+            self.summary.events["capture_error"] += 1
+        finally:
+            frames.put(None)
+
+    def _loop(self, frames: queue.Queue[Frame | None], record: ConsentRecord) -> None:
+        deadline = None if self.options.duration is None else time.monotonic() + self.options.duration
+        encoder = self._encoder(record, first_seq=0)
+        while not self.stop_event.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            try:
+                frame = frames.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if frame is None:
+                break
+            self.notifier.watchdog()
+            current = self.consent.current()
+            if current != record:
+                encoder = self._consent_changed(record, current, encoder)
+                record = current
+            redacted = self.redactor.redact(frame)
+            self.summary.frames += 1
+            for reason in redacted.fail_closed:
+                self.summary.events[reason] += 1
+            segment = encoder.push(redacted)
+            if segment is not None:
+                self._segment_done(segment)
+        tail = encoder.flush()
+        if tail is not None:
+            self._segment_done(tail)
+
+    def _encoder(self, record: ConsentRecord, first_seq: int) -> SegmentEncoder:
+        seg = self.profile.segment
+        cam = self.profile.camera
+        seconds = seg.live_seconds if record.is_live_at(time.time()) else seg.seconds
+        return SegmentEncoder(
+            device_id=self.identity.device_id, width=cam.width, height=cam.height, fps=cam.fps, seconds=seconds,
+            profile_hash=self.profile_hash, first_seq=first_seq, preset=cam.x264_preset,
+            bitrate_kbps=cam.bitrate_kbps,
+        )
+
+    def _consent_changed(self, old: ConsentRecord, new: ConsentRecord, encoder: SegmentEncoder) -> SegmentEncoder:
+        log.info("consent changed: %s", describe(new))
+        if not new.is_live_at(time.time()) and self.sharer is not None:
+            dropped = self.sharer.drop_live_grants()
+            if dropped:
+                log.info("revoked: %d waiting segment(s) deleted from the outbox", len(dropped))
+                self.audit.append("outbox_revoked", consent_id=new.id, segments=[i.seq for i in dropped])
+        if self.uplink is not None:
+            self.uplink.publish_consent(new)
+        # The segment in progress was made under the old state: finish it now and start one of the new length.
+        tail = encoder.flush()
+        if tail is not None:
+            self._segment_done(tail)
+        return self._encoder(new, first_seq=encoder.next_seq)
+
+    def _segment_done(self, segment: Segment) -> None:
+        self.summary.segments += 1
+        if self.sharer is None or self.redactor.scene_shifted:
+            return
+        record = self.sharer.covering_record(segment)
+        if record is None:
+            return
+        sealed = self.sharer.share(segment, record)
+        if sealed is not None and self.uplink is not None:
+            self.summary.shared += 1
+            self.uplink.notify()
+            self.audit.append("segment_shared", seq=sealed.meta.seq, consent_id=record.id,
+                              header_hash=sealed.header_hash)
+
+
+def _profile_hash(profile_text: str, profile: Profile) -> str:
+    import hashlib
+
+    zones = profile.model_dump_json(include={"zones"})
+    return hashlib.sha256(profile_text.encode("utf-8") + b"\0" + zones.encode("utf-8")).hexdigest()
+
+
+def run_agent(options: RunOptions) -> RunSummary:
+    agent = Agent(options)
+    previous: dict[int, object] = {}
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping", signum)
+        agent.stop_event.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous[sig] = signal.signal(sig, _stop)
+    try:
+        return agent.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]

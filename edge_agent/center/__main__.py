@@ -1,0 +1,3 @@
+from edge_agent.center.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,121 @@
+"""The ``edge-center`` command line: keys, the device allow-list, and the subscriber."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from edge_agent import __version__
+from edge_agent.center.keys import CenterPaths, DeviceRegistry, add_device, init_keys
+from edge_agent.center.subscriber import SubscribeOptions, run_subscriber
+from edge_agent.center.verify import verify_store
+from edge_agent.cli import run
+from edge_agent.config.models import TlsSettings
+
+
+def _paths(args: argparse.Namespace) -> CenterPaths:
+    return CenterPaths(Path(args.dir))
+
+
+def cmd_keys_init(args: argparse.Namespace) -> int:
+    public = init_keys(_paths(args), args.center_id)
+    print(public)
+    print("Give this file to each device's installer: edge-agent enroll --center-key FILE --broker URL",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_devices_add(args: argparse.Namespace) -> int:
+    ident = add_device(_paths(args), Path(args.file))
+    print(f"enrolled device {ident.device_id}")
+    return 0
+
+
+def cmd_devices_list(args: argparse.Namespace) -> int:
+    for device_id in DeviceRegistry(_paths(args).devices).device_ids():
+        print(device_id)
+    return 0
+
+
+def tls_from_args(args: argparse.Namespace) -> TlsSettings | None:
+    if not args.tls_ca:
+        return None
+    return TlsSettings(ca_file=args.tls_ca, cert_file=args.tls_cert, key_file=args.tls_key)
+
+
+def add_tls_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tls-ca", help="CA certificate file (PEM) for an mqtts:// broker")
+    parser.add_argument("--tls-cert", help="this client's certificate (PEM)")
+    parser.add_argument("--tls-key", help="this client's private key (PEM)")
+
+
+def cmd_subscribe(args: argparse.Namespace) -> int:
+    options = SubscribeOptions(
+        broker=args.broker,
+        topic_prefix=args.topic_prefix,
+        share_group=args.share,
+        duration=args.duration,
+        client_id=args.client_id,
+        tls=tls_from_args(args),
+    )
+    counts = run_subscriber(_paths(args), options)
+    print(
+        f"stored {counts['stored']} segment(s), {counts['duplicate']} duplicate(s), "
+        f"{counts['rejected']} rejected; evidence in {_paths(args).store}"
+    )
+    for key in sorted(k for k in counts if k.startswith("rejected: ")):
+        print(f"  {key}: {counts[key]}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    report = verify_store(_paths(args))
+    for line in report.lines:
+        print(line)
+    return 0 if report.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edge-center",
+        description="Crime center side of edge-agent: verify, decrypt and store segments that devices share.",
+    )
+    parser.add_argument("--version", action="version", version=f"edge-center {__version__}")
+    parser.add_argument("--dir", default="center-data", help="the center's folder (default: ./center-data)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    keys = sub.add_parser("keys", help="the center's key pair").add_subparsers(dest="action", required=True)
+    p = keys.add_parser("init", help="create the center's keys and print the public key file's path")
+    p.add_argument("--center-id", help="a name for this center (default: random)")
+    p.set_defaults(func=cmd_keys_init)
+
+    devices = sub.add_parser("devices", help="the allow-list of enrolled devices").add_subparsers(
+        dest="action", required=True
+    )
+    p = devices.add_parser("add", help="enrol a device from its public identity file (device.pub.json)")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_devices_add)
+    p = devices.add_parser("list", help="list enrolled devices")
+    p.set_defaults(func=cmd_devices_list)
+
+    p = sub.add_parser("subscribe", help="receive, verify, decrypt and store segments")
+    p.add_argument("--broker", required=True, help="mqtt://host:port or mqtts://host:port")
+    p.add_argument("--share", metavar="GROUP", help="join an MQTT v5 shared subscription group (scale out)")
+    p.add_argument("--duration", type=float, help="stop after this many seconds (default: run until stopped)")
+    p.add_argument("--client-id", help="a stable client id: keeps a persistent session across restarts")
+    p.add_argument("--topic-prefix", default="rtcc/v1")
+    add_tls_args(p)
+    p.set_defaults(func=cmd_subscribe)
+
+    p = sub.add_parser("verify", help="re-check every stored segment's hashes, signature and chain")
+    p.set_defaults(func=cmd_verify)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.getLogger("edge_agent").setLevel(logging.INFO)
+    return run(build_parser(), argv)

@@ -1,0 +1,158 @@
+"""Ingest one sealed segment: verify, decrypt, check, store as playable video with an evidence record.
+
+Stateless per message, so any number of workers can share one MQTT subscription: deduplication and the commit
+point are files created atomically (``<seq>.json`` is claimed with an exclusive link), never in-memory state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from edge_agent.center.keys import CenterKeys, CenterPaths, DeviceRegistry
+from edge_agent.errors import EdgeAgentError, OpenError
+from edge_agent.fsutil import append_line, atomic_write
+from edge_agent.seal import OpenedSegment, open_segment
+from edge_agent.segment.decoder import probe_segment
+from edge_agent.transport.topics import parse_topic
+
+log = logging.getLogger(__name__)
+
+Status = Literal["stored", "duplicate", "rejected"]
+# A segment stamped further ahead than this is refused (clock skew allowance).
+MAX_FUTURE_SKEW_S = 300.0
+# A segment older than this is refused: nothing legitimate is held that long (retention is capped at 7 days).
+MAX_AGE_S = 8 * 24 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    status: Status
+    reason: str = ""
+    device_id: str | None = None
+    seq: int | None = None
+
+
+class Ingestor:
+    def __init__(self, paths: CenterPaths, keys: CenterKeys, registry: DeviceRegistry, topic_prefix: str) -> None:
+        self._paths = paths
+        self._keys = keys
+        self._registry = registry
+        self._prefix = topic_prefix
+        self._lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+
+    def _count(self, result: IngestResult) -> IngestResult:
+        with self._lock:
+            self.counts[result.status] += 1
+            if result.status == "rejected":
+                self.counts[f"rejected: {result.reason}"] += 1
+        if result.status == "rejected":
+            log.warning("rejected segment on device %s seq %s: %s", result.device_id, result.seq, result.reason)
+            append_line(
+                self._paths.root / "rejected.jsonl",
+                json.dumps({"time": time.time(), "device_id": result.device_id, "seq": result.seq,
+                            "reason": result.reason}, sort_keys=True),
+            )
+        return result
+
+    def ingest(self, topic: str, payload: bytes, now: float | None = None) -> IngestResult:
+        now = time.time() if now is None else now
+        try:
+            topic_device, _ = parse_topic(self._prefix, topic)
+        except EdgeAgentError:
+            return self._count(IngestResult("rejected", "foreign topic"))
+        try:
+            opened = open_segment(payload, private_key=self._keys.x25519, device_key=self._registry)
+        except OpenError:
+            return self._count(IngestResult("rejected", "envelope rejected", topic_device))
+        header = opened.header
+        reject = self._check(opened, topic_device, now)
+        if reject:
+            return self._count(IngestResult("rejected", reject, header.device_id, header.seq))
+        return self._count(self._store(opened, payload, now))
+
+    def _check(self, opened: OpenedSegment, topic_device: str, now: float) -> str:
+        header = opened.header
+        if header.device_id != topic_device:
+            return "device id in the envelope does not match the topic"
+        if header.start > now + MAX_FUTURE_SKEW_S:
+            return "timestamp in the future"
+        if header.end < now - MAX_AGE_S:
+            return "timestamp too old"
+        try:
+            probe = probe_segment(opened.plaintext)
+        except EdgeAgentError:
+            return "video does not decode"
+        if probe.frame_count != header.frame_count:
+            return "video frame count does not match the header"
+        return ""
+
+    def _store(self, opened: OpenedSegment, payload: bytes, now: float) -> IngestResult:
+        header = opened.header
+        folder = self._paths.store / header.device_id
+        stem = f"{header.seq:010d}"
+        record_path = folder / f"{stem}.json"
+        existing = _read_record(record_path)
+        if existing is not None:
+            return _duplicate_or_conflict(existing, opened, header.device_id, header.seq)
+        tag = opened.sealed_sha256[:12]
+        video_name, sealed_name = f"{stem}-{tag}.ts", f"{stem}-{tag}.sealed"
+        atomic_write(folder / sealed_name, payload)
+        atomic_write(folder / video_name, opened.plaintext)
+        record = {
+            "device_id": header.device_id,
+            "seq": header.seq,
+            "start": header.start,
+            "end": header.end,
+            "start_utc": _utc(header.start),
+            "end_utc": _utc(header.end),
+            "frame_count": header.frame_count,
+            "width": header.width,
+            "height": header.height,
+            "consent_id": header.consent_id,
+            "profile_hash": header.profile_hash,
+            "header_hash": opened.header_hash,
+            "prev_hash": header.prev_hash,
+            "sealed_sha256": opened.sealed_sha256,
+            "opened_sha256": hashlib.sha256(opened.plaintext).hexdigest(),
+            "signature": "valid",
+            "video": video_name,
+            "sealed": sealed_name,
+            "received_at": now,
+        }
+        line = json.dumps(record, sort_keys=True)
+        try:
+            atomic_write(record_path, (line + "\n").encode("utf-8"), exclusive=True)
+        except FileExistsError:
+            # Another worker on the same shared subscription committed this segment first.
+            raced = _read_record(record_path) or {}
+            return _duplicate_or_conflict(raced, opened, header.device_id, header.seq)
+        append_line(self._paths.root / "evidence.jsonl", line)
+        log.info("stored segment %s/%s (%d frames)", header.device_id, header.seq, header.frame_count)
+        return IngestResult("stored", "", header.device_id, header.seq)
+
+
+def _read_record(path: Path) -> dict[str, object] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _duplicate_or_conflict(existing: dict[str, object], opened: OpenedSegment, device: str, seq: int) -> IngestResult:
+    if existing.get("sealed_sha256") == opened.sealed_sha256:
+        return IngestResult("duplicate", "already stored", device, seq)
+    return IngestResult("rejected", "a different segment with this sequence number is already stored", device, seq)
+
+
+def _utc(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1000):03d}Z"

@@ -1,0 +1,114 @@
+"""The share path: consent gate, seal, durable outbox. Nothing reaches the outbox without a covering record.
+
+The chain state (the next publication sequence number and the hash of the last sealed header) is written to
+``state.json`` *before* the sealed segment enters the outbox, so a crash can leave at most a gap the center
+sees (a ``prev_hash`` it never received), never two segments with one sequence number.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_agent.consent.audit import AuditLog
+from edge_agent.consent.state import LIVE_PREFIX, ConsentRecord, ConsentStore
+from edge_agent.errors import EdgeAgentError, OutboxError
+from edge_agent.fsutil import atomic_write
+from edge_agent.identity import DeviceIdentity
+from edge_agent.outbox.spool import Outbox, OutboxItem
+from edge_agent.seal import Recipient, SealedSegment, seal_segment
+from edge_agent.segment.model import Segment
+from edge_agent.transport.topics import Topics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainState:
+    next_seq: int = 0
+    prev_hash: str = ""
+
+
+def load_chain(path: Path) -> ChainState:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return ChainState(int(data["next_seq"]), str(data["prev_hash"]))
+    except FileNotFoundError:
+        return ChainState()
+    except (ValueError, KeyError, TypeError) as exc:
+        raise OutboxError(f"{path}: chain state is corrupt ({exc}); refusing to reuse sequence numbers") from exc
+
+
+def save_chain(path: Path, state: ChainState) -> None:
+    atomic_write(path, json.dumps(dataclasses.asdict(state)).encode("utf-8"), mode=0o600)
+
+
+class Sharer:
+    """Seals consented segments for the center and spools them. Thread-safe."""
+
+    def __init__(
+        self,
+        identity: DeviceIdentity,
+        recipients: list[Recipient],
+        outbox: Outbox,
+        topics: Topics,
+        consent: ConsentStore,
+        audit: AuditLog,
+        state_path: Path,
+    ) -> None:
+        self._identity = identity
+        self._recipients = recipients
+        self._outbox = outbox
+        self._topics = topics
+        self._consent = consent
+        self._audit = audit
+        self._state_path = state_path
+        self._lock = threading.Lock()
+        self._chain = load_chain(state_path)
+        self._skip_past_outbox()
+
+    def _skip_past_outbox(self) -> None:
+        pending = self._outbox.pending()
+        if pending and pending[-1].seq >= self._chain.next_seq:
+            # The state file is written before each put, so this only happens if it was restored from a backup.
+            self._chain = ChainState(pending[-1].seq + 1, "")
+
+    def covering_record(self, segment: Segment) -> ConsentRecord | None:
+        record = self._consent.current()
+        return record if record.covers(segment.meta.start, segment.meta.end) else None
+
+    def share(self, segment: Segment, record: ConsentRecord) -> SealedSegment | None:
+        """Seal and spool ``segment`` under ``record``. Returns None when it could not be spooled."""
+        with self._lock:
+            seq = self._chain.next_seq
+            meta = dataclasses.replace(segment.meta, seq=seq, device_id=self._identity.device_id)
+            sealed = seal_segment(
+                Segment(meta, segment.data),
+                consent_id=record.id,
+                prev_hash=self._chain.prev_hash,
+                signer=self._identity.signing_key,
+                recipients=self._recipients,
+            )
+            self._chain = ChainState(seq + 1, sealed.header_hash)
+            try:
+                save_chain(self._state_path, self._chain)
+                evicted = self._outbox.put(seq, self._topics.segments, record.id, sealed.blob)
+            except (OSError, EdgeAgentError) as exc:
+                log.error("segment %d not spooled: %s", seq, exc)
+                self._audit.append("outbox_error", seq=seq, error=str(exc)[:200])
+                return None
+        for item in evicted:
+            self._audit.append("outbox_evicted", seq=item.seq, size=item.size)
+        return sealed
+
+    def drop_live_grants(self) -> list[OutboxItem]:
+        """After a revocation: delete every spooled segment that a live grant covered."""
+        return drop_live_grants(self._outbox)
+
+
+def drop_live_grants(outbox: Outbox) -> list[OutboxItem]:
+    return outbox.drop(lambda item: item.consent_id.startswith(LIVE_PREFIX))

@@ -1,0 +1,100 @@
+"""The device's link to the crime center's broker: MQTT session, durable outbox publisher, status and consent
+messages. Built only when the device is enrolled."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from edge_agent.config.models import Enrollment, Profile
+from edge_agent.consent.audit import AuditLog
+from edge_agent.consent.state import ConsentRecord, ConsentStore
+from edge_agent.errors import TransportError
+from edge_agent.identity import DeviceIdentity, DevicePaths, center_recipient_keys
+from edge_agent.outbox.drain import OutboxPublisher
+from edge_agent.outbox.spool import Outbox
+from edge_agent.seal import Recipient
+from edge_agent.seal.signed import sign_document
+from edge_agent.sharing import Sharer
+from edge_agent.status import Status, offline_payload
+from edge_agent.transport.mqtt import MqttLink, Will
+from edge_agent.transport.topics import Topics
+
+log = logging.getLogger(__name__)
+
+
+class Uplink:
+    def __init__(self, identity: DeviceIdentity, enrollment: Enrollment, profile: Profile, paths: DevicePaths) -> None:
+        self.identity = identity
+        self.enrollment = enrollment
+        self.paths = paths
+        self.topics = Topics(profile.mqtt.topic_prefix, identity.device_id)
+        self.outbox = Outbox(paths.outbox, profile.outbox.max_bytes)
+        self.link = MqttLink(
+            enrollment.broker,
+            client_id=identity.device_id,
+            tls=enrollment.tls,
+            will=Will(self.topics.status, offline_payload(identity.device_id), retain=True),
+            keepalive=profile.mqtt.keepalive,
+            max_inflight=profile.mqtt.max_inflight,
+        )
+        self.publisher = OutboxPublisher(self.outbox, self.link)
+        self.recipients = [Recipient(key) for key in center_recipient_keys(enrollment)]
+
+    def sharer(self, consent: ConsentStore, audit: AuditLog) -> Sharer:
+        return Sharer(self.identity, self.recipients, self.outbox, self.topics, consent, audit, self.paths.state)
+
+    def start(self, record: ConsentRecord) -> None:
+        """Connect in the background: the agent keeps capturing and spooling while the broker is away."""
+        try:
+            self.link.connect(timeout=5.0)
+        except TransportError as exc:
+            log.warning("%s; segments stay in the outbox and are sent when the broker is back", exc)
+        self.link.start()
+        self.publisher.start()
+        self.publish_status(record, "online")
+        self.publish_consent(record)
+
+    def notify(self) -> None:
+        self.publisher.notify()
+
+    def publish_status(self, record: ConsentRecord, state: str, detail: str = "") -> None:
+        status = Status(self.identity.device_id, state, record, record.is_live_at(time.time()), detail)
+        self.link.publish(self.topics.status, status.to_json(), qos=1, retain=True, content_type="application/json")
+
+    def publish_consent(self, record: ConsentRecord) -> None:
+        doc = {"type": "consent", "device_id": self.identity.device_id, **record.to_dict()}
+        self.link.publish(self.topics.consent, sign_document(doc, self.identity.signing_key), qos=1, retain=True,
+                          content_type="application/json")
+
+    def stop(self, drain_timeout: float) -> int:
+        """Give the publisher up to ``drain_timeout`` seconds to empty the outbox; returns items delivered."""
+        deadline = time.monotonic() + drain_timeout
+        while self.outbox.pending() and self.link.connected and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = len(self.outbox.pending())
+        if left:
+            log.info("%d segment(s) stay in the outbox for the next run", left)
+        self.publisher.stop()
+        self.link.publish(self.topics.status, offline_payload(self.identity.device_id), qos=1, retain=True)
+        self.link.stop()
+        return self.publisher.sent_count
+
+
+def build_uplink(identity: DeviceIdentity, enrollment: Enrollment, profile: Profile, paths: DevicePaths) -> Uplink:
+    return Uplink(identity, enrollment, profile, paths)
+
+
+def describe_outbox(paths: DevicePaths) -> str:
+    if not paths.outbox.exists():
+        return "outbox: empty"
+    pending = Outbox(paths.outbox, 1 << 62).pending()
+    total = sum(item.size for item in pending)
+    return f"outbox: {len(pending)} sealed segment(s) waiting, {total / 1e6:.1f} MB" + (
+        f" (seq {pending[0].seq}..{pending[-1].seq})" if pending else ""
+    )
+
+
+def dump_json(obj: object) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True)
