@@ -102,7 +102,7 @@ class MosquittoBroker:
         raise RuntimeError(f"mosquitto did not listen on {self.url} within {_START_TIMEOUT}s")
 
     def stop(self) -> None:
-        """Stop the broker (SIGTERM, so that it saves its persistence file), then wait for the port to close."""
+        """Stop the broker with SIGTERM, so that it saves its persistence file, and wait for it to exit."""
         proc, self._proc = self._proc, None
         if proc is None:
             return

@@ -1,0 +1,398 @@
+"""The MQTT v5 link: the only module that imports paho.
+
+paho keeps unacknowledged messages in memory only, and resends an oversize publish forever (the broker drops the
+connection each time). So this link checks every payload against the broker's CONNACK maximum packet size and
+splits what does not fit (see :mod:`edge_agent.transport.parts`), and reports each PUBACK's reason code through a
+:class:`PublishResult`, so that the durable outbox removes an item only once the broker has taken it.
+
+Threads: paho's network thread runs every callback. Callbacks registered here (``on_message``, connection
+listeners, publish-done callbacks) run on that thread and must not block or call back into the link.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from edge_agent.errors import TransportError
+from edge_agent.transport.model import (
+    BrokerAddress,
+    InboundMessage,
+    TlsFiles,
+    TlsSettings,
+    Will,
+    parse_broker_url,
+)
+from edge_agent.transport.parts import part_properties_template, publish_packet_size, split_payload
+from edge_agent.transport.result import Ack, PublishResult
+
+__all__ = [
+    "BrokerAddress",
+    "InboundMessage",
+    "MqttLink",
+    "PublishResult",
+    "TlsFiles",
+    "TlsSettings",
+    "Will",
+    "parse_broker_url",
+]
+
+log = logging.getLogger(__name__)
+
+# Room kept free in every packet beyond what we compute, in case a broker counts differently.
+_PACKET_MARGIN = 256
+_MIN_PART = 1024
+_RECONNECT_MIN_S = 1
+_RECONNECT_MAX_S = 30
+
+
+def _properties(packet_type: int) -> Properties:
+    return Properties(packet_type)  # type: ignore[no-untyped-call]  # paho leaves this constructor untyped
+
+
+def _reason_text(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+class MqttLink:
+    """One MQTT v5 connection with reconnects, resubscription, PUBACK tracking and payload splitting."""
+
+    def __init__(
+        self,
+        broker: str,
+        *,
+        client_id: str,
+        tls: TlsFiles | None = None,
+        will: Will | None = None,
+        clean_start: bool = True,
+        session_expiry: int = 0,
+        keepalive: int = 30,
+        max_inflight: int = 10,
+        on_message: Callable[[InboundMessage], None] | None = None,
+    ) -> None:
+        self.address = parse_broker_url(broker)
+        self.url = self.address.url
+        self._clean_start = clean_start
+        self._session_expiry = session_expiry
+        self._keepalive = keepalive
+        self._on_message = on_message
+        self._lock = threading.Lock()
+        self._connected = threading.Event()
+        self._connack = threading.Event()
+        self._connack_error: str | None = None
+        self._subscriptions: dict[str, int] = {}
+        self._waiting: dict[int, Ack] = {}
+        self._early: dict[int, tuple[int, str]] = {}
+        self._listeners: list[Callable[[bool], None]] = []
+        self._max_packet_size: int | None = None
+        self._loop_running = False
+        self._client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
+        )
+        self._client.max_inflight_messages_set(max_inflight)
+        self._client.reconnect_delay_set(_RECONNECT_MIN_S, _RECONNECT_MAX_S)
+        self._configure_tls(tls)
+        if will is not None:
+            self._client.will_set(
+                will.topic, will.payload, qos=1, retain=will.retain, properties=_properties(PacketTypes.WILLMESSAGE)
+            )
+        self._client.on_connect = self._handle_connect
+        self._client.on_disconnect = self._handle_disconnect
+        self._client.on_publish = self._handle_publish
+        self._client.on_message = self._handle_message
+        self._client.on_connect_fail = self._handle_connect_fail
+
+    def _configure_tls(self, tls: TlsFiles | None) -> None:
+        if tls is not None and not self.address.tls:
+            raise TransportError(f"TLS settings given for a plain broker URL {self.url}: use mqtts://")
+        if not self.address.tls:
+            return
+        try:
+            if tls is None:
+                self._client.tls_set(cert_reqs=ssl.CERT_REQUIRED)  # the system's trusted CAs
+            else:
+                self._client.tls_set(
+                    ca_certs=os.fspath(tls.ca_file),
+                    certfile=None if tls.cert_file is None else os.fspath(tls.cert_file),
+                    keyfile=None if tls.key_file is None else os.fspath(tls.key_file),
+                    cert_reqs=ssl.CERT_REQUIRED,
+                )
+        except (OSError, ValueError) as exc:
+            raise TransportError(f"cannot load TLS files for {self.url}: {_reason_text(exc)}") from exc
+
+    # -- connection ------------------------------------------------------------------------------------------
+
+    def _connect_properties(self) -> Properties:
+        props = _properties(PacketTypes.CONNECT)
+        if self._session_expiry > 0:
+            props.SessionExpiryInterval = self._session_expiry
+        return props
+
+    def connect(self, timeout: float = 10.0) -> None:
+        """Connect and wait for the broker's CONNACK; TransportError naming the URL if that fails.
+
+        The network loop keeps running afterwards (reconnecting as needed); :meth:`start` is then a no-op.
+        """
+        self._connack.clear()
+        self._connack_error = None
+        self._client.connect_timeout = timeout
+        try:
+            self._client.connect(
+                self.address.host,
+                self.address.port,
+                keepalive=self._keepalive,
+                clean_start=self._clean_start,
+                properties=self._connect_properties(),
+            )
+        except (OSError, ValueError) as exc:
+            raise TransportError(f"cannot reach broker {self.url}: {_reason_text(exc)}") from exc
+        self._start_loop()
+        if not self._connack.wait(timeout):
+            self._stop_loop()
+            raise TransportError(f"cannot reach broker {self.url}: no CONNACK within {timeout:g}s")
+        if self._connack_error is not None:
+            self._stop_loop()
+            raise TransportError(f"cannot reach broker {self.url}: {self._connack_error}")
+
+    def start(self) -> None:
+        """Run the network loop in the background, connecting and reconnecting with back-off (1 s to 30 s)."""
+        if self._loop_running:
+            return
+        self._client.connect_async(
+            self.address.host,
+            self.address.port,
+            keepalive=self._keepalive,
+            clean_start=self._clean_start,
+            properties=self._connect_properties(),
+        )
+        self._start_loop()
+
+    def _start_loop(self) -> None:
+        with self._lock:
+            if self._loop_running:
+                return
+            self._loop_running = True
+        self._client.loop_start()
+
+    def _stop_loop(self) -> None:
+        with self._lock:
+            running, self._loop_running = self._loop_running, False
+        if running:
+            self._client.loop_stop()
+
+    def stop(self, flush_timeout: float = 2.0) -> None:
+        """Disconnect cleanly (the broker does not publish the will) and end the network loop.
+
+        While connected, first give messages still in flight up to ``flush_timeout`` seconds to be acknowledged.
+        """
+        if self._connected.is_set():
+            deadline = time.monotonic() + flush_timeout
+            with self._lock:
+                in_flight = list(self._waiting.values())
+            for ack in in_flight:
+                if not ack.wait(max(0.0, deadline - time.monotonic())):
+                    break
+            self._client.disconnect()
+        self._stop_loop()
+        self._connected.clear()
+        with self._lock:
+            pending, self._waiting = list(self._waiting.values()), {}
+        for ack in pending:
+            ack.settle(-1, "link stopped before the broker answered")
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout: float | None = None) -> bool:
+        return self._connected.wait(timeout)
+
+    @property
+    def max_packet_size(self) -> int | None:
+        """The broker's maximum packet size from the last CONNACK (None: it set no limit, or never connected)."""
+        return self._max_packet_size
+
+    def add_connection_listener(self, listener: Callable[[bool], None]) -> None:
+        """Call ``listener(True)`` after each CONNACK and ``listener(False)`` after each disconnect."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def _notify_listeners(self, up: bool) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(up)
+
+    def _handle_connect(
+        self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Properties | None
+    ) -> None:
+        if reason.is_failure:
+            log.warning("broker %s refused the connection: %s", self.url, reason)
+            self._connack_error = f"refused: {reason}"
+            self._connack.set()
+            return
+        self._max_packet_size = getattr(properties, "MaximumPacketSize", None)
+        with self._lock:
+            subscriptions = list(self._subscriptions.items())
+        for topic_filter, qos in subscriptions:
+            client.subscribe(topic_filter, qos=qos)
+        log.info("connected to %s (max packet size %s)", self.url, self._max_packet_size)
+        self._connected.set()
+        self._connack.set()
+        self._notify_listeners(True)
+
+    def _handle_disconnect(
+        self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Properties | None
+    ) -> None:
+        was_connected = self._connected.is_set()
+        self._connected.clear()
+        if not self._connack.is_set():
+            self._connack_error = f"connection closed before CONNACK ({reason})"
+            self._connack.set()
+        if was_connected:
+            log.warning("disconnected from %s: %s", self.url, reason)
+            self._notify_listeners(False)
+
+    def _handle_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        log.debug("cannot reach broker %s; retrying", self.url)
+
+    # -- publishing ------------------------------------------------------------------------------------------
+
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        content_type: str | None = None,
+        expiry: int | None = None,
+        user_properties: Sequence[tuple[str, str]] = (),
+    ) -> PublishResult:
+        """Queue ``payload`` for ``topic``; split into parts if it exceeds the broker's maximum packet size.
+
+        While disconnected the message waits in memory and goes out after the next CONNACK.
+        """
+        base = tuple(user_properties)
+        limit = self._max_packet_size
+        if limit is not None and publish_packet_size(topic, len(payload), base, content_type, expiry) > limit:
+            if retain:
+                raise TransportError(f"retained message on {topic} exceeds the broker's limit of {limit} bytes")
+            room = base + part_properties_template()
+            chunk = limit - publish_packet_size(topic, 0, room, content_type, expiry) - _PACKET_MARGIN
+            if chunk < _MIN_PART:
+                raise TransportError(f"broker maximum packet size {limit} is too small to split messages")
+            pieces = split_payload(payload, chunk)
+        else:
+            pieces = [(payload, ())]
+        acks = [
+            self._publish_one(
+                topic,
+                data,
+                qos=qos,
+                retain=retain,
+                content_type=content_type,
+                expiry=expiry,
+                user_properties=base + extra,
+            )
+            for data, extra in pieces
+        ]
+        return PublishResult(topic, acks)
+
+    def _publish_one(
+        self,
+        topic: str,
+        data: bytes,
+        *,
+        qos: int,
+        retain: bool,
+        content_type: str | None,
+        expiry: int | None,
+        user_properties: tuple[tuple[str, str], ...],
+    ) -> Ack:
+        props = _properties(PacketTypes.PUBLISH)
+        if content_type is not None:
+            props.ContentType = content_type
+        if expiry is not None:
+            props.MessageExpiryInterval = expiry
+        for pair in user_properties:
+            props.UserProperty = pair  # paho appends each assignment to the list
+        try:
+            info = self._client.publish(topic, data, qos=qos, retain=retain, properties=props)
+        except (ValueError, TypeError, OSError) as exc:
+            raise TransportError(f"cannot publish to {topic}: {_reason_text(exc)}") from exc
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            raise TransportError(f"cannot publish to {topic}: {paho.error_string(info.rc)}")
+        ack = Ack()
+        with self._lock:
+            early = self._early.pop(info.mid, None)
+            if early is None:
+                self._waiting[info.mid] = ack
+        if early is not None:
+            ack.settle(*early)
+        return ack
+
+    def _handle_publish(
+        self, client: paho.Client, userdata: Any, mid: int, reason: ReasonCode, properties: Properties | None
+    ) -> None:
+        # Runs with paho's outgoing-message lock held, possibly before publish() has returned the mid to us:
+        # keep such early answers until _publish_one collects them.
+        answer = (int(reason.value), str(reason))
+        with self._lock:
+            ack = self._waiting.pop(mid, None)
+            if ack is None:
+                self._early[mid] = answer
+                return
+        if reason.is_failure:
+            log.warning("broker refused message %d: %s", mid, reason)
+        ack.settle(*answer)
+
+    # -- subscribing -----------------------------------------------------------------------------------------
+
+    def subscribe(self, topic_filter: str, qos: int = 1) -> None:
+        """Subscribe now if connected, and again after every reconnect."""
+        with self._lock:
+            self._subscriptions[topic_filter] = qos
+        if self._connected.is_set():
+            try:
+                result, _mid = self._client.subscribe(topic_filter, qos=qos)
+            except ValueError as exc:
+                raise TransportError(f"cannot subscribe to {topic_filter!r}: {exc}") from exc
+            if result not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+                raise TransportError(f"cannot subscribe to {topic_filter!r}: {paho.error_string(result)}")
+
+    def _handle_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:
+            log.warning("dropped a message whose topic is not UTF-8")
+            return
+        props = getattr(message, "properties", None)
+        inbound = InboundMessage(
+            topic=topic,
+            payload=bytes(message.payload),
+            retain=bool(message.retain),
+            user_properties=tuple((str(k), str(v)) for k, v in getattr(props, "UserProperty", None) or ()),
+            content_type=getattr(props, "ContentType", None),
+            qos=int(message.qos),
+        )
+        if self._on_message is None:
+            return
+        try:
+            self._on_message(inbound)
+        except Exception:
+            # A failing handler must not kill the network thread (and with it every later message).
+            log.exception("message handler failed for a message on %s", topic)

@@ -1,0 +1,261 @@
+"""The MQTT link and part reassembly against a real Mosquitto."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edge_agent.errors import TransportError
+from edge_agent.transport.mqtt import InboundMessage, MqttLink, Will
+from edge_agent.transport.parts import PART, Reassembler
+from edge_agent.transport.topics import Topics, segments_filter
+
+WAIT = 10.0
+
+
+class Inbox:
+    """Collects messages delivered on paho's network thread."""
+
+    def __init__(self) -> None:
+        self.messages: queue.Queue[InboundMessage] = queue.Queue()
+
+    def __call__(self, msg: InboundMessage) -> None:
+        self.messages.put(msg)
+
+    def get(self, timeout: float = WAIT) -> InboundMessage:
+        return self.messages.get(timeout=timeout)
+
+    def empty_for(self, seconds: float) -> bool:
+        try:
+            self.messages.get(timeout=seconds)
+        except queue.Empty:
+            return True
+        return False
+
+
+@pytest.fixture
+def links() -> Iterator[list[MqttLink]]:
+    made: list[MqttLink] = []
+    yield made
+    for link in made:
+        link.stop(flush_timeout=0)
+
+
+def _link(links: list[MqttLink], url: str, client_id: str, **kwargs: object) -> MqttLink:
+    link = MqttLink(url, client_id=client_id, **kwargs)  # type: ignore[arg-type]
+    links.append(link)
+    return link
+
+
+def test_round_trip_keeps_properties(mosquitto, links: list[MqttLink]) -> None:
+    topics = Topics("rtcc/v1", "door-1")
+    inbox = Inbox()
+    sub = _link(links, mosquitto.url, "center-1", on_message=inbox)
+    sub.subscribe(segments_filter("rtcc/v1"))
+    sub.connect()
+    pub = _link(links, mosquitto.url, "door-1")
+    pub.connect()
+    assert pub.connected
+    payload = os.urandom(5000)
+    result = pub.publish(
+        topics.segments,
+        payload,
+        content_type="application/octet-stream",
+        expiry=3600,
+        user_properties=[("seq", "7"), ("seq", "8")],
+    )
+    assert result.wait(WAIT)
+    msg = inbox.get()
+    assert msg.topic == "rtcc/v1/door-1/segments"
+    assert msg.payload == payload
+    assert msg.content_type == "application/octet-stream"
+    assert msg.user_properties == (("seq", "7"), ("seq", "8"))
+    assert not msg.retain
+
+
+def test_connect_failure_names_the_url(mosquitto_factory) -> None:
+    broker = mosquitto_factory(start=False)  # a free port with nobody listening
+    link = MqttLink(broker.url, client_id="door-1")
+    with pytest.raises(TransportError, match=rf"cannot reach broker mqtt://127\.0\.0\.1:{broker.port}"):
+        link.connect(timeout=2)
+    link.stop()
+
+
+def test_start_connects_once_the_broker_comes_up(mosquitto_factory, links: list[MqttLink]) -> None:
+    broker = mosquitto_factory(start=False)
+    link = _link(links, broker.url, "door-1")
+    with pytest.raises(TransportError):
+        link.connect(timeout=1)
+    link.start()
+    broker.start()
+    assert link.wait_connected(WAIT)
+    assert link.publish("rtcc/v1/door-1/status", b"online").wait(WAIT)
+
+
+def test_retained_status_reaches_a_late_subscriber(mosquitto, links: list[MqttLink]) -> None:
+    topics = Topics("rtcc/v1", "door-1")
+    pub = _link(links, mosquitto.url, "door-1")
+    pub.connect()
+    assert pub.publish(topics.status, b"online", retain=True).wait(WAIT)
+    inbox = Inbox()
+    sub = _link(links, mosquitto.url, "center-1", on_message=inbox)
+    sub.connect()
+    sub.subscribe(topics.status)
+    msg = inbox.get()
+    assert (msg.payload, msg.retain) == (b"online", True)
+
+
+_WILL_CLIENT = """
+import sys, time
+from edge_agent.transport.mqtt import MqttLink, Will
+link = MqttLink(sys.argv[1], client_id="door-1", keepalive=60,
+                will=Will("rtcc/v1/door-1/status", b"offline", retain=True))
+link.connect()
+assert link.publish("rtcc/v1/door-1/status", b"online", retain=True).wait(10)
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_last_will_fires_when_the_device_dies(mosquitto, links: list[MqttLink]) -> None:
+    inbox = Inbox()
+    sub = _link(links, mosquitto.url, "center-1", on_message=inbox)
+    sub.connect()
+    sub.subscribe("rtcc/v1/+/status")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WILL_CLIENT, mosquitto.url], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        assert inbox.get().payload == b"online"
+        proc.send_signal(signal.SIGKILL)  # power cut: the socket drops without DISCONNECT
+        proc.wait(WAIT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    msg = inbox.get()
+    assert (msg.topic, msg.payload) == ("rtcc/v1/door-1/status", b"offline")
+    # Retained: the center learns the device is offline even if it subscribes later.
+    inbox2 = Inbox()
+    late = _link(links, mosquitto.url, "center-2", on_message=inbox2)
+    late.connect()
+    late.subscribe("rtcc/v1/door-1/status")
+    assert inbox2.get().payload == b"offline"
+
+
+def test_clean_stop_does_not_fire_the_will(mosquitto, links: list[MqttLink]) -> None:
+    inbox = Inbox()
+    sub = _link(links, mosquitto.url, "center-1", on_message=inbox)
+    sub.connect()
+    sub.subscribe("rtcc/v1/+/status")
+    dev = MqttLink(mosquitto.url, client_id="door-1", will=Will("rtcc/v1/door-1/status", b"offline"))
+    dev.connect()
+    dev.stop()
+    assert inbox.empty_for(1.0)
+
+
+def test_refused_publish_raises_instead_of_retrying(mosquitto_factory, tmp_path: Path, links) -> None:
+    acl = tmp_path / "acl"
+    acl.write_text("topic readwrite rtcc/v1/door-1/#\n")
+    broker = mosquitto_factory([f"acl_file {acl}"])
+    link = _link(links, broker.url, "door-1")
+    link.connect()
+    with pytest.raises(TransportError, match=r"refused a message on rtcc/v1/door-2/segments.*\(135\)"):
+        link.publish("rtcc/v1/door-2/segments", b"x").wait(WAIT)
+    assert link.publish("rtcc/v1/door-1/segments", b"x").wait(WAIT)
+    assert link.connected
+
+
+def test_large_payload_is_split_and_reassembled(mosquitto_factory, tmp_path: Path, links) -> None:
+    broker = mosquitto_factory(["max_packet_size 65536"])
+    got: queue.Queue[bytes] = queue.Queue()
+    parts_seen: list[str] = []
+    reassembler = Reassembler(tmp_path / "parts")
+
+    def on_message(msg: InboundMessage) -> None:
+        parts_seen.append(msg.property(PART) or "")
+        whole = reassembler.feed(msg)
+        if whole is not None:
+            got.put(whole)
+
+    sub = _link(links, broker.url, "center-1", on_message=on_message)
+    sub.subscribe(segments_filter("rtcc/v1"))
+    sub.connect()
+    pub = _link(links, broker.url, "door-1")
+    pub.connect()
+    assert pub.max_packet_size == 65536
+    payload = os.urandom(1 << 20)
+    result = pub.publish(Topics("rtcc/v1", "door-1").segments, payload, content_type="application/x-sealed")
+    assert result.parts == 17
+    assert result.wait(WAIT)
+    assert got.get(timeout=WAIT) == payload
+    assert len(parts_seen) == 17 and parts_seen[-1] == "17/17"
+    assert pub.connected  # never disconnected for an oversize packet
+    assert "too large" not in broker.log_text().lower()
+    assert [p for p in (tmp_path / "parts").iterdir() if p.name != ".done"] == []
+
+
+def test_two_workers_share_the_parts_folder(mosquitto_factory, tmp_path: Path, links) -> None:
+    broker = mosquitto_factory(["max_packet_size 65536"])
+    folder = tmp_path / "parts"
+    done: queue.Queue[tuple[str, bytes]] = queue.Queue()
+    counts = {"w1": 0, "w2": 0}
+    lock = threading.Lock()
+
+    def worker(name: str) -> MqttLink:
+        reassembler = Reassembler(folder)
+
+        def on_message(msg: InboundMessage) -> None:
+            with lock:
+                counts[name] += 1
+            whole = reassembler.feed(msg)
+            if whole is not None:
+                done.put((name, whole))
+
+        link = _link(links, broker.url, f"center-{name}", on_message=on_message)
+        link.subscribe(segments_filter("rtcc/v1", share_group="center"))
+        link.connect()
+        return link
+
+    worker("w1")
+    worker("w2")
+    pub = _link(links, broker.url, "door-1")
+    pub.connect()
+    payloads = [os.urandom((1 << 20) + i * 1000) for i in range(3)]
+    results = [pub.publish("rtcc/v1/door-1/segments", p) for p in payloads]
+    assert all(r.wait(WAIT) for r in results)
+    assembled = [done.get(timeout=WAIT) for _ in payloads]
+    assert done.empty()
+    digests = sorted(hashlib.sha256(whole).hexdigest() for _, whole in assembled)
+    assert digests == sorted(hashlib.sha256(p).hexdigest() for p in payloads)
+    # The shared subscription really split the parts between both workers.
+    assert counts["w1"] > 0 and counts["w2"] > 0
+    assert counts["w1"] + counts["w2"] == sum(r.parts for r in results)
+
+
+def test_subscriptions_survive_a_broker_restart(mosquitto, links: list[MqttLink]) -> None:
+    inbox = Inbox()
+    sub = _link(links, mosquitto.url, "center-1", on_message=inbox)
+    ups: queue.Queue[bool] = queue.Queue()
+    sub.add_connection_listener(ups.put)
+    sub.subscribe("rtcc/v1/+/answers")
+    sub.connect()
+    assert ups.get(timeout=WAIT) is True
+    pub = _link(links, mosquitto.url, "door-1")
+    pub.connect()
+    mosquitto.restart()
+    assert ups.get(timeout=WAIT) is False
+    assert ups.get(timeout=WAIT) is True  # reconnected by the network loop, and subscribed again
+    assert pub.publish("rtcc/v1/door-1/answers", b"approved").wait(WAIT)
+    assert inbox.get().payload == b"approved"
