@@ -29,11 +29,15 @@ class Frame:
 
     ``image`` is BGR, ``uint8``, shape ``(height, width, 3)``. ``captured_at`` is UTC seconds since the epoch
     (``time.time()`` at capture for live sources, start + index / fps for files).
+
+    ``lores`` is an optional small grey (luma) image of the same instant for detection, when the camera gives
+    one for free (picamera2's ``lores`` stream); ``None`` otherwise. It is as raw as ``image``.
     """
 
     index: int
     captured_at: float
     image: Image
+    lores: Image | None = None
 
 
 class FrameSource(Protocol):
