@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from edge_agent.config import policy
+
+# Hard limits in code (the privacy floor) live in policy.py: no profile may raise a cap above these.
+from edge_agent.config.policy import MAX_LIVE_GRANT_HOURS, MAX_REQUEST_WINDOW_HOURS, MAX_RETENTION_HOURS
 
 ZoneKind = Literal["own", "public", "neighbour"]
 Point = tuple[Annotated[float, Field(ge=0.0, le=1.0)], Annotated[float, Field(ge=0.0, le=1.0)]]
-
-# Hard limits in code: no profile may raise a cap above these (the privacy floor).
-MAX_LIVE_GRANT_HOURS = 24.0
-MAX_REQUEST_WINDOW_HOURS = 24.0
-MAX_RETENTION_HOURS = 24.0 * 7
 
 
 class Strict(BaseModel):
@@ -60,17 +60,26 @@ class CameraSettings(Strict):
 
 
 class RedactionSettings(Strict):
-    """Passers-by redaction. Fields that would weaken the privacy floor are not switchable here."""
+    """Passers-by redaction. Fields that would weaken the privacy floor are not switchable here.
+
+    Times are in seconds of capture time so that the behaviour does not depend on the frame rate.
+    """
 
     method: Literal["solid", "pixelate"] = "pixelate"
+    # Block edge in pixels at 720 lines; scaled with the frame height so the coarseness is the same at any size.
     pixel_block: Annotated[int, Field(ge=8, le=128)] = 16
     own_zone_people_visible: bool = False
     frame_budget_ms: Annotated[float, Field(gt=0, le=5000)] = 60.0
-    warmup_frames: Annotated[int, Field(ge=1, le=600)] = 30
+    warmup_frames: Annotated[int, Field(ge=1, le=600)] = 15
     track_hold_seconds: Annotated[float, Field(ge=0.5, le=60)] = 4.0
     box_padding: Annotated[float, Field(ge=0.0, le=1.0)] = 0.15
-    detect_every: Annotated[int, Field(ge=1, le=30)] = 1
+    # The face detector runs on every n-th frame; tracked face boxes are held in between.
+    detect_every: Annotated[int, Field(ge=1, le=30)] = 3
+    face_score: Annotated[float, Field(ge=0.05, le=0.95)] = 0.5
+    # How long a still foreground region takes to fade into the background (people standing still stay masked).
+    absorb_seconds: Annotated[float, Field(ge=10.0, le=3600.0)] = 120.0
     scene_shift_threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
+    scene_shift_frames: Annotated[int, Field(ge=1, le=300)] = 5
 
 
 class SegmentSettings(Strict):
@@ -112,6 +121,20 @@ class Profile(Strict):
     mqtt: MqttSettings = MqttSettings()
     consent: ConsentCaps = ConsentCaps()
     zones: list[Zone] = Field(default_factory=list)
+
+    # The privacy floor (policy.py) runs before the field checks so that an attempt to switch off a promise,
+    # or to raise a cap above its hard limit, is refused with the rule it breaks.
+    @model_validator(mode="before")
+    @classmethod
+    def _privacy_floor_top_level(cls, data: object) -> object:
+        policy.enforce(policy.top_level_violations(data, cls))
+        return data
+
+    @field_validator("camera", "redaction", "segment", "retention", "outbox", "mqtt", "consent", mode="before")
+    @classmethod
+    def _privacy_floor_section(cls, value: object, info: ValidationInfo) -> object:
+        policy.enforce(policy.section_violations(str(info.field_name), value, cls))
+        return value
 
     @model_validator(mode="after")
     def _detect_not_larger_than_main(self) -> Profile:

@@ -3,52 +3,198 @@
 Stage contract: ``Redactor.redact(frame) -> RedactedFrame``. The raw frame is modified in place (it is never
 needed again) so that no unredacted copy survives this call. Neighbour zones are filled solid in every frame.
 Passers-by masking plugs in through :class:`PeopleMasker`.
+
+Fail closed: when the redactor cannot vouch for a frame it masks wide instead, and says why in
+``RedactedFrame.fail_closed``:
+
+- ``warmup``: the background model is still learning the scene;
+- ``detector_error``: a detector raised;
+- ``over_budget``: the frame took longer than ``frame_budget_ms`` to analyse;
+- ``scene_shift``: the view no longer matches the calibrated one (moved or covered camera). This one masks the
+  whole frame and latches until :meth:`Redactor.confirm_scene`.
+
+For the first three the wide mask is every public zone, plus the own zones unless people there may stay visible.
+Each event is counted (:meth:`Redactor.counters`) and logged when it starts and when it ends.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import cv2
+import numpy as np
+
 from edge_agent.capture.base import Frame, Image
-from edge_agent.config.models import Zone
+from edge_agent.config.models import RedactionSettings, Zone
+from edge_agent.redact.masking import apply_mask, block_size
+from edge_agent.redact.scene import SceneGuard
 from edge_agent.redact.zones import Mask, ZoneMasks, rasterise
 
 log = logging.getLogger(__name__)
 
 NEIGHBOUR_FILL = 0  # solid black: irreversible, and easy to check in decoded output
 
+WARMUP = "warmup"
+DETECTOR_ERROR = "detector_error"
+OVER_BUDGET = "over_budget"
+SCENE_SHIFT = "scene_shift"
+REASONS = (WARMUP, DETECTOR_ERROR, OVER_BUDGET, SCENE_SHIFT)
+
 
 @dataclass(frozen=True, slots=True)
 class RedactedFrame:
-    """A frame that is safe to encode, store and share. ``fail_closed`` names why wide masking was applied."""
+    """A frame that is safe to encode, store and share. ``fail_closed`` names why wide masking was applied.
+
+    ``mask`` is the exact set of pixels that were changed (neighbour fill, passers-by, fail-closed areas).
+    """
 
     index: int
     captured_at: float
     image: Image
     fail_closed: tuple[str, ...] = ()
+    mask: Mask | None = None
 
 
 class PeopleMasker(Protocol):
-    """Finds what must be masked beyond the static zones (passers-by, moving objects)."""
+    """Finds what must be masked beyond the static zones (passers-by, moving objects).
 
-    def mask(self, image: Image, zones: ZoneMasks, captured_at: float) -> tuple[Mask, tuple[str, ...]]: ...
+    ``detect_image`` is the low-resolution copy of ``image`` to analyse. Returns the mask at the size of
+    ``image`` and reasons to fail closed (such as ``"warmup"``).
+    """
+
+    def mask(
+        self, image: Image, zones: ZoneMasks, captured_at: float, detect_image: Image
+    ) -> tuple[Mask, tuple[str, ...]]: ...
+
+    def reset(self) -> None: ...
+
+
+def detect_size(width: int, height: int, detect_width: int, detect_height: int) -> tuple[int, int]:
+    """The detection copy's size: inside ``detect_width`` x ``detect_height``, same aspect, never enlarged."""
+    scale = min(1.0, detect_width / width, detect_height / height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 class Redactor:
-    def __init__(self, zones: Sequence[Zone], people: PeopleMasker | None = None) -> None:
+    """Zones, passers-by and the fail-closed rules for one camera."""
+
+    def __init__(
+        self,
+        zones: Sequence[Zone],
+        people: PeopleMasker | None = None,
+        *,
+        settings: RedactionSettings | None = None,
+        detect_box: tuple[int, int] = (320, 180),
+        fail_closed: bool = True,
+        clock: Callable[[], float] = time.perf_counter,
+        seed: int | None = None,
+    ) -> None:
         self._zones = tuple(zones)
         self._people = people
+        self._settings = settings or RedactionSettings()
+        self._detect_box = detect_box
+        self._fail_closed = fail_closed
+        self._clock = clock
+        self._rng = np.random.default_rng(seed)
+        self._scene = SceneGuard(self._settings.scene_shift_threshold, self._settings.scene_shift_frames)
+        self._recalibrate = False
+        self._counts: Counter[str] = Counter()
+        self._active: frozenset[str] = frozenset()
 
-    def redact(self, frame: Frame) -> RedactedFrame:
+    @property
+    def scene_shifted(self) -> bool:
+        """True from a detected camera move or cover until :meth:`confirm_scene`."""
+        return self._scene.shifted
+
+    def confirm_scene(self) -> None:
+        """The homeowner confirmed the zones for the current view: take the next frame as the new reference."""
+        self._recalibrate = True
+        if self._people is not None:
+            self._people.reset()
+        log.info("scene confirmed: recalibrating on the next frame")
+
+    def counters(self) -> Mapping[str, int]:
+        """Frames masked wide so far, per fail-closed reason."""
+        return {reason: self._counts.get(reason, 0) for reason in REASONS}
+
+    def redact(self, frame: Frame, detect_image: Image | None = None) -> RedactedFrame:
+        """Redact ``frame.image`` in place. ``detect_image`` is an optional ready-made low-resolution copy."""
+        started = self._clock()
         image = frame.image
         height, width = image.shape[:2]
-        masks = rasterise(self._zones, width, height)
-        image[masks.neighbour] = NEIGHBOUR_FILL
-        reasons: tuple[str, ...] = ()
-        if self._people is not None:
-            extra, reasons = self._people.mask(image, masks, frame.captured_at)
-            image[extra] = NEIGHBOUR_FILL
-        return RedactedFrame(frame.index, frame.captured_at, image, reasons)
+        zones = rasterise(self._zones, width, height)
+        small = detect_image if detect_image is not None else self._shrink(image)
+        reasons: list[str] = []
+        shifted = self._fail_closed and self._check_scene(small)
+        if shifted:
+            reasons.append(SCENE_SHIFT)
+        extra = None
+        if self._people is not None and not self._scene.shifted:
+            extra = self._run_people(image, zones, frame.captured_at, small, reasons)
+        if self._fail_closed and (self._clock() - started) * 1000.0 > self._settings.frame_budget_ms:
+            reasons.append(OVER_BUDGET)
+        mask = self._final_mask(zones, extra, reasons)
+        # Neighbours first (solid), then the rest with the configured method.
+        image[zones.neighbour] = NEIGHBOUR_FILL
+        rest = mask & ~zones.neighbour
+        block = block_size(self._settings.pixel_block, height)
+        apply_mask(image, rest, self._settings.method, block, self._rng)
+        self._account(frame.index, reasons)
+        return RedactedFrame(frame.index, frame.captured_at, image, tuple(reasons), mask)
+
+    def _shrink(self, image: Image) -> Image:
+        height, width = image.shape[:2]
+        size = detect_size(width, height, *self._detect_box)
+        if size == (width, height):
+            return image.copy()
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+    def _check_scene(self, small: Image) -> bool:
+        if self._recalibrate:
+            self._scene.calibrate(small)
+            self._recalibrate = False
+            return False
+        return self._scene.check(small)
+
+    def _run_people(
+        self, image: Image, zones: ZoneMasks, captured_at: float, small: Image, reasons: list[str]
+    ) -> Mask | None:
+        assert self._people is not None
+        if not self._fail_closed:
+            extra, found = self._people.mask(image, zones, captured_at, small)
+            return extra
+        try:
+            extra, found = self._people.mask(image, zones, captured_at, small)
+        except Exception:  # any detector failure must mask, never pass the frame through
+            log.exception("passers-by detection failed; masking wide")
+            reasons.append(DETECTOR_ERROR)
+            return None
+        reasons.extend(r for r in found if r not in reasons)
+        return extra
+
+    def _final_mask(self, zones: ZoneMasks, extra: Mask | None, reasons: list[str]) -> Mask:
+        if SCENE_SHIFT in reasons:
+            return np.ones((zones.height, zones.width), dtype=bool)
+        mask = zones.neighbour.copy()
+        if extra is not None:
+            mask |= extra
+        if self._fail_closed and reasons:
+            mask |= zones.public
+            if not self._settings.own_zone_people_visible:
+                mask |= zones.own
+        return mask
+
+    def _account(self, index: int, reasons: list[str]) -> None:
+        now = frozenset(reasons)
+        for reason in now:
+            self._counts[reason] += 1
+        for reason in sorted(now - self._active):
+            log.warning("fail-closed: %s from frame %d; masking wide", reason, index)
+        for reason in sorted(self._active - now):
+            log.info("fail-closed: %s ended at frame %d (%d frames so far)", reason, index, self._counts[reason])
+        self._active = now

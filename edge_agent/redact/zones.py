@@ -13,6 +13,7 @@ import numpy.typing as npt
 from edge_agent.config.models import Zone
 
 Mask = npt.NDArray[np.bool_]
+U8Mask = npt.NDArray[np.uint8]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,9 @@ class ZoneMasks:
     neighbour: Mask
     public: Mask
     own: Mask
+    # The same masks as 0/255 bytes, for OpenCV's bitwise operations (computed once per frame size).
+    public_u8: U8Mask
+    own_u8: U8Mask
 
 
 def _polygon_mask(zone: Zone, width: int, height: int) -> Mask:
@@ -53,6 +57,8 @@ def _rasterise_cached(zones: tuple[Zone, ...], width: int, height: int) -> ZoneM
     own &= ~neighbour
     # Anything not explicitly the homeowner's or the neighbour's is public: unzoned pixels fail closed.
     public = ~(neighbour | own)
-    for mask in (neighbour, own, public):
+    public_u8 = public.astype(np.uint8) * np.uint8(255)
+    own_u8 = own.astype(np.uint8) * np.uint8(255)
+    for mask in (neighbour, own, public, public_u8, own_u8):
         mask.setflags(write=False)
-    return ZoneMasks(width, height, neighbour, public, own)
+    return ZoneMasks(width, height, neighbour, public, own, public_u8, own_u8)

@@ -1,0 +1,177 @@
+"""Measure passers-by redaction on real footage (PETS09 S2.L1) and compare it with deface.
+
+    .venv/bin/python bench/privacy_eval.py [--data DIR] [--no-deface] [--variants full,no-fail-closed,...]
+
+Reads ``../shared/data/pets09-s2l1/`` relative to the repository (never copies it). deface runs in its own
+environment, ``bench/.venv-deface``, created on first use (``pip install deface onnx onnxruntime``). Both sides are
+pinned to one CPU core and OpenCV to one thread. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from privacy_metrics import Scores  # noqa: E402
+
+from edge_agent.capture.base import Frame  # noqa: E402
+from edge_agent.config.loader import load_profile  # noqa: E402
+from edge_agent.config.models import Profile  # noqa: E402
+from edge_agent.redact import build_redactor  # noqa: E402
+from edge_agent.redact.faces import RetinaFaceDetector  # noqa: E402
+from edge_agent.redact.people import PassersBy  # noqa: E402
+from edge_agent.redact.redactor import Redactor  # noqa: E402
+
+DATA = REPO.parent / "shared" / "data" / "pets09-s2l1"
+DEFACE_VENV = REPO / "bench" / ".venv-deface"
+HD = (1280, 720)
+
+
+def make_variant(name: str, profile: Profile) -> Redactor:
+    s = profile.redaction
+    box = (profile.camera.detect_width, profile.camera.detect_height)
+    if name == "full":
+        return build_redactor(profile, [], seed=1)
+    if name == "no-fail-closed":
+        return Redactor([], PassersBy(s, RetinaFaceDetector(s.face_score)), settings=s, detect_box=box, fail_closed=False)
+    if name == "motion-only":
+        return Redactor([], PassersBy(s, None), settings=s, detect_box=box, fail_closed=False)
+    if name == "faces-only":
+        return Redactor(
+            [], PassersBy(s, RetinaFaceDetector(s.face_score), motion=False), settings=s, detect_box=box, fail_closed=False
+        )
+    raise SystemExit(f"unknown variant {name}")
+
+
+def load_frames(video: Path) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(video))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    return frames
+
+
+def run_redactor(
+    redactor: Redactor, frames: list[np.ndarray], fps: float, size: tuple[int, int] | None
+) -> tuple[list[np.ndarray], float, dict[str, int]]:
+    """Redact every frame; return the masks (at footage size), frames per second and fail-closed counters."""
+    masks = []
+    elapsed = 0.0
+    for i, raw in enumerate(frames):
+        image = raw.copy() if size is None else cv2.resize(raw, size, interpolation=cv2.INTER_LINEAR)
+        start = time.perf_counter()
+        out = redactor.redact(Frame(i, i / fps, image))
+        elapsed += time.perf_counter() - start
+        assert out.mask is not None
+        if size is None:
+            masks.append(out.mask)
+    return masks, len(frames) / elapsed, dict(redactor.counters())
+
+
+def score(masks: list[np.ndarray], annotations: dict) -> Scores:
+    scores = Scores()
+    for i, mask in enumerate(masks):
+        boxes = [tuple(b[:4]) for b in annotations["frames"][i]["boxes"]]
+        scores.add(i, mask, boxes)
+    return scores
+
+
+def ensure_deface() -> Path:
+    python = DEFACE_VENV / "bin" / "python"
+    if not python.exists():
+        print("creating bench/.venv-deface (deface, onnx, onnxruntime) ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(DEFACE_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "deface", "onnx", "onnxruntime"], check=True)
+    return python
+
+
+def run_deface(python: Path, video: Path, work: Path, extra: list[str]) -> tuple[np.ndarray | None, float]:
+    driver = REPO / "bench" / "deface_driver.py"
+    subprocess.run([str(python), str(driver), str(video), str(work), *extra], check=True)
+    timing = json.loads((work / "timing.json").read_text())
+    masks_file = work / "masks.npy"
+    masks = np.load(masks_file) if masks_file.exists() else None
+    return masks, timing["frames"] / timing["seconds"]
+
+
+def row(name: str, scores: Scores | None, fps_native: float, fps_hd: float, note: str = "") -> str:
+    if scores is None:
+        figures = "| – | – | – "
+    else:
+        figures = (
+            f"| {scores.head_recall * 100:.2f} % ({scores.heads - scores.heads_ok} missed) "
+            f"| {scores.body_coverage * 100:.2f} % | {scores.over_redaction * 100:.2f} % "
+        )
+    return f"| {name} {figures}| {fps_native:.0f} | {fps_hd:.0f} | {note} |"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--variants", default="full,no-fail-closed,motion-only,faces-only")
+    parser.add_argument("--no-deface", action="store_true")
+    parser.add_argument("--profile", default=None, help="profile name or path (default: embedded default)")
+    parser.add_argument("--misses", action="store_true", help="list the frames with missed heads")
+    args = parser.parse_args()
+    if not (args.data / "vtest.avi").exists():
+        print(f"PETS09 footage not found in {args.data}: nothing to measure", file=sys.stderr)
+        return 1
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    cv2.setNumThreads(1)
+    annotations = json.loads((args.data / "annotations.json").read_text())
+    frames = load_frames(args.data / "vtest.avi")
+    fps = float(annotations.get("fps", 10.0))
+    profile, _ = load_profile(args.profile)
+    h, w = frames[0].shape[:2]
+    lines = [
+        f"PETS09 S2.L1, {len(frames)} frames {w}x{h}, {sum(len(f['boxes']) for f in annotations['frames'])} boxes; "
+        "one core",
+        "",
+        "| redactor | head recall | body coverage | over-redaction | fps at footage size | fps at 1280x720 | notes |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    hd_fps: dict[str, float] = {}
+    for name in args.variants.split(","):
+        masks, fps_native, counters = run_redactor(make_variant(name, profile), frames, fps, None)
+        _, fps_hd, _ = run_redactor(make_variant(name, profile), frames, fps, HD)
+        hd_fps[name] = fps_hd
+        scores = score(masks, annotations)
+        note = ", ".join(f"{k} {v}" for k, v in counters.items() if v)
+        lines.append(row(name, scores, fps_native, fps_hd, note))
+        if args.misses:
+            print(name, "missed heads (frame, box):", scores.missed, file=sys.stderr)
+    if not args.no_deface:
+        python = ensure_deface()
+        with tempfile.TemporaryDirectory() as tmp:
+            video = args.data / "vtest.avi"
+            masks_d, fps_d = run_deface(python, video, Path(tmp) / "native", [])
+            _, fps_d_hd = run_deface(python, video, Path(tmp) / "hd", ["--upscale", "1280x720", "--scale", "640x360", "--no-masks"])
+        assert masks_d is not None
+        unpacked = [np.unpackbits(m, axis=1, count=w).astype(bool) for m in masks_d]
+        lines.append(row("deface 1.5.0 (CenterFace)", score(unpacked, annotations), fps_d, fps_d_hd, "720p: --scale 640x360"))
+        if "full" in hd_fps:
+            lines += ["", f"speed-up over deface at 1280x720: {hd_fps['full'] / fps_d_hd:.1f}x"]
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,51 @@
+"""Irreversible masking of the pixels a boolean mask selects; every other pixel is left exactly as it was.
+
+``pixelate``: each block of ``block`` x ``block`` pixels becomes its mean colour plus uniform noise of +-``NOISE``
+grey levels, drawn afresh for every frame. Averaging blocks removes the detail a face needs (a 16-pixel block on
+a 720-line frame leaves a face 3 by 4 blocks at most from the doorstep), and the noise stops an attacker from
+recovering sub-block detail by combining frames of a slowly moving person. A Gaussian blur is *not* used: it is
+a linear filter that can be partly inverted.
+``solid``: the pixels are set to black.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from edge_agent.capture.base import Image
+from edge_agent.redact.zones import Mask
+
+NOISE = 12
+SOLID_FILL = 0
+REFERENCE_HEIGHT = 720
+
+
+def block_size(pixel_block: int, height: int) -> int:
+    """The block edge for a frame ``height`` pixels high: ``pixel_block`` at 720 lines, scaled, at least 4."""
+    return max(4, round(pixel_block * height / REFERENCE_HEIGHT))
+
+
+def apply_mask(image: Image, mask: Mask, method: str, block: int, rng: np.random.Generator) -> None:
+    """Mask ``image`` in place where ``mask`` is true."""
+    if method == "solid":
+        image[mask] = SOLID_FILL
+        return
+    ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    if ys.size == 0:
+        return
+    # Snap the work area to the block grid of the whole frame so a block never straddles two grids.
+    y0, x0 = (int(ys[0]) // block) * block, (int(xs[0]) // block) * block
+    y1, x1 = int(ys[-1]) + 1, int(xs[-1]) + 1
+    region = image[y0:y1, x0:x1]
+    rh, rw = region.shape[:2]
+    ph, pw = -(-rh // block) * block, -(-rw // block) * block
+    padded = region
+    if (ph, pw) != (rh, rw):
+        padded = cv2.copyMakeBorder(region, 0, ph - rh, 0, pw - rw, cv2.BORDER_REPLICATE)
+    small = cv2.resize(padded, (pw // block, ph // block), interpolation=cv2.INTER_AREA)
+    noise = rng.integers(-NOISE, NOISE + 1, size=small.shape, dtype=np.int16)
+    small = np.clip(small.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    big = cv2.resize(small, (small.shape[1] * block, small.shape[0] * block), interpolation=cv2.INTER_NEAREST)
+    region_mask = mask[y0:y1, x0:x1].view(np.uint8)
+    cv2.copyTo(big[:rh, :rw], region_mask, region)

@@ -1,0 +1,112 @@
+"""A small box tracker that errs on the side of masking.
+
+Each track keeps masking its person for ``hold_seconds`` after the last detection that supported it; while held,
+its box also stretches along the last seen velocity, so someone who walks behind a post or stops being detected
+is still covered where they are most likely to be. A track also remembers the size it has had recently, so a
+person whose torso briefly matches the background (only the legs move) keeps a full-height box.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in detection-image pixels
+
+SIZE_MEMORY = 0.8  # share of the recent size a track keeps when its detection shrinks
+MAX_SPEED_BOXES = 2.0  # a held box stretches by at most this many box widths per second
+
+
+def iou(a: Box, b: Box) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    if inter <= 0.0:
+        return 0.0
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def union_box(a: Box, b: Box) -> Box:
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+def pad_box(box: Box, left_right: float, top: float, bottom: float) -> Box:
+    w = box[2] - box[0]
+    h = box[3] - box[1]
+    return (box[0] - w * left_right, box[1] - h * top, box[2] + w * left_right, box[3] + h * bottom)
+
+
+@dataclass(slots=True)
+class Track:
+    box: Box
+    last_seen: float
+    vx: float = 0.0
+    vy: float = 0.0
+    width: float = field(default=0.0)
+    height: float = field(default=0.0)
+
+    def __post_init__(self) -> None:
+        self.width = self.box[2] - self.box[0]
+        self.height = self.box[3] - self.box[1]
+
+    def update(self, detected: Box, t: float) -> None:
+        dt = max(t - self.last_seen, 1e-3)
+        cx, cy = (detected[0] + detected[2]) / 2, (detected[1] + detected[3]) / 2
+        ox, oy = (self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2
+        self.vx = 0.5 * self.vx + 0.5 * (cx - ox) / dt
+        self.vy = 0.5 * self.vy + 0.5 * (cy - oy) / dt
+        w, h = detected[2] - detected[0], detected[3] - detected[1]
+        # Keep most of the recent size: a shrinking detection is more often a partial one than a shrinking person.
+        self.width = max(w, SIZE_MEMORY * self.width + (1 - SIZE_MEMORY) * w)
+        self.height = max(h, SIZE_MEMORY * self.height + (1 - SIZE_MEMORY) * h)
+        # Keep the bottom (feet) and the horizontal centre; a lost head or torso is restored upwards.
+        self.box = (cx - self.width / 2, detected[3] - self.height, cx + self.width / 2, detected[3])
+        self.box = union_box(self.box, detected)
+        self.last_seen = t
+
+    def extent(self, t: float) -> Box:
+        """The box to mask at time ``t``: the last box, stretched along the velocity while the track is held."""
+        age = t - self.last_seen
+        if age <= 0:
+            return self.box
+        w = self.box[2] - self.box[0]
+        limit = MAX_SPEED_BOXES * w * age
+        dx = max(-limit, min(limit, self.vx * age))
+        dy = max(-limit, min(limit, self.vy * age))
+        moved = (self.box[0] + dx, self.box[1] + dy, self.box[2] + dx, self.box[3] + dy)
+        return union_box(self.box, moved)
+
+
+class Tracker:
+    """Associates detections with tracks by overlap; unmatched tracks are held, then dropped."""
+
+    def __init__(self, hold_seconds: float) -> None:
+        self.hold_seconds = hold_seconds
+        self.tracks: list[Track] = []
+
+    def reset(self) -> None:
+        self.tracks.clear()
+
+    def update(self, detections: Sequence[Box], t: float) -> list[Box]:
+        """Feed this frame's detections; return the boxes to mask now."""
+        assigned: dict[int, list[Box]] = {}
+        fresh: list[Box] = []
+        for det in detections:
+            best, best_score = -1, 0.0
+            for i, track in enumerate(self.tracks):
+                score = iou(det, track.extent(t))
+                if score > best_score:
+                    best, best_score = i, score
+            if best >= 0:
+                assigned.setdefault(best, []).append(det)
+            else:
+                fresh.append(det)
+        for i, dets in assigned.items():
+            merged = dets[0]
+            for det in dets[1:]:
+                merged = union_box(merged, det)
+            self.tracks[i].update(merged, t)
+        self.tracks = [tr for tr in self.tracks if t - tr.last_seen <= self.hold_seconds]
+        self.tracks.extend(Track(det, t) for det in fresh)
+        return [tr.extent(t) for tr in self.tracks]
