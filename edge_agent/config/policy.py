@@ -45,7 +45,7 @@ CONSENT_GATE = FloorRule(
 FAIL_CLOSED = FloorRule(
     "fail-closed",
     "redaction fails closed (detector error, overload or a moved camera masks the public zone)",
-    ("fail", "bypass", "fallback", "guard", "scene_shift", "passthrough", "pass_through", "degrade"),
+    ("fail", "fallback", "guard", "scene_shift", "passthrough", "pass_through", "degrade"),
 )
 PUBLIC_PASSERS_BY = FloorRule(
     "public-passers-by",
@@ -62,7 +62,7 @@ OFF_VALUES = frozenset({"off", "none", "no", "false", "disabled", "disable", "sk
 
 # Words that make a key with a true value an attempt to weaken (``fail_open = true``, ``skip_consent = true``).
 WEAKENING_WORDS = ("open", "bypass", "skip", "disable", "unmask", "visible", "show", "allow", "without",
-                   "raw", "passthrough", "ignore", "no_", "off")
+                   "raw", "passthrough", "ignore", "no_", "off", "auto", "always")
 
 # Known settings whose value may name an "off" mode that the floor forbids: (section, key) -> rule.
 FORBIDDEN_MODES: dict[tuple[str, str], FloorRule] = {("redaction", "method"): PUBLIC_PASSERS_BY}
@@ -119,10 +119,9 @@ def _show(value: object) -> str:
 
 def _unknown_key(path: str, leaf: str, value: object) -> Violation | None:
     """A key that is not a setting: forbidden if its name, or its path with an "off" value, names a promise."""
-    off = _is_off(value)
-    rule = _rule_for(leaf) if off or _weakens(leaf) else None
-    if rule is None and off:
-        rule = _rule_for(path)
+    if not (_is_off(value) or _weakens(leaf)):
+        return None
+    rule = _rule_for(leaf) or _rule_for(path)
     if rule is None:
         return None
     return Violation(rule, path, f"{path} = {_show(value)} is not a setting: this promise cannot be switched off")
