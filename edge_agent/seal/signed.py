@@ -63,7 +63,8 @@ def verify_document(data: bytes, key: Ed25519PublicKey) -> dict[str, Any]:
         raise OpenError()
     try:
         signature = base64.b64decode(sig, validate=True)
-        if len(signature) != SIG_LEN:
+        # base64 leaves slack in the padding bits: only the canonical spelling is accepted.
+        if len(signature) != SIG_LEN or base64.b64encode(signature).decode("ascii") != sig:
             raise OpenError()
         key.verify(signature, DOC_CONTEXT + canonical_json(doc))
     except (binascii.Error, ValueError, InvalidSignature, SealError):

@@ -222,62 +222,35 @@ def _edited(blob_hex: str, edit: Any) -> str:
     return bytes(edit(bytes.fromhex(blob_hex))).hex()
 
 
+def _spec(name: str, text: str, seq: int, size: int, chunk: int, to: list[str], prev: str = "") -> dict[str, Any]:
+    return {"name": name, "description": text, "seq": seq, "plaintext": pattern(size), "chunk_size": chunk,
+            "recipients": to, "prev_hash": prev}  # fmt: skip
+
+
+def _bad(name: str, text: str, blob: str, verify_ok: bool, **over: Any) -> dict[str, Any]:
+    return {"name": name, "description": text, "blob": blob, "open_with": "center", "device_key": "device",
+            "verify_ok": verify_ok, **over}  # fmt: skip
+
+
 def envelope_vectors(keys: Keys) -> dict[str, Any]:
-    first = make_envelope(
-        keys,
-        {
-            "name": "single-chunk",
-            "description": "one recipient, one chunk, first segment of the device (prev_hash empty)",
-            "seq": 0,
-            "chunk_size": 65536,
-            "plaintext": pattern(1000),
-            "recipients": ["center"],
-        },
-    )
-    base = {
-        "name": "multi-chunk",
-        "seq": 1,
-        "chunk_size": 64,
-        "plaintext": pattern(200),
-        "recipients": ["center", "archive"],
-        "prev_hash": first["header_hash"],
-    }
-    multi = make_envelope(
-        keys,
-        {**base, "description": "center and archive recipients, four chunks (64+64+64+8), chained to single-chunk"},
-    )
+    first = make_envelope(keys, _spec("single-chunk", "first segment of the device", 0, 1000, 65536, ["center"]))
+    base = _spec("multi-chunk", "chunks of 64+64+64+8 bytes", 1, 200, 64, ["center", "archive"], first["header_hash"])
+    multi = make_envelope(keys, base)
     valid = [
         first,
         multi,
         make_envelope(
             keys,
-            {
-                "name": "exact-multiple",
-                "description": "plaintext is exactly two chunks: no extra empty chunk",
-                "seq": 2,
-                "chunk_size": 64,
-                "plaintext": pattern(128),
-                "recipients": ["archive"],
-                "prev_hash": multi["header_hash"],
-            },
+            _spec(
+                "exact-multiple", "two full chunks, no extra empty chunk", 2, 128, 64, ["archive"], multi["header_hash"]
+            ),
         ),
-        make_envelope(
-            keys,
-            {
-                "name": "empty",
-                "description": "empty plaintext: one empty final chunk (16 bytes)",
-                "seq": 3,
-                "chunk_size": 64,
-                "plaintext": b"",
-                "recipients": ["center"],
-            },
-        ),
+        make_envelope(keys, _spec("empty", "one empty final chunk of 16 bytes", 3, 0, 64, ["center"])),
     ]
     for vector in valid:
         vector["open_with"] = [w["recipient"] for w in vector["intermediate"]["wraps"]]
     blob = multi["blob"]
-    header_len = len(canonical(multi["header"]))
-    body_at = PREFIX.size + header_len
+    body_at = PREFIX.size + len(canonical(multi["header"]))
     edits = [
         ("bad-magic", "first magic byte changed", lambda b: _flip(b, 0)),
         ("unsupported-version", "version 2", lambda b: b[:8] + b"\x00\x02" + b[10:]),
@@ -289,56 +262,14 @@ def envelope_vectors(keys: Keys) -> dict[str, Any]:
         ("flipped-body-byte", "a byte of chunk 1 changed", lambda b: _flip(b, body_at + 90)),
         ("flipped-signature-byte", "a byte of the signature changed", lambda b: _flip(b, len(b) - 10)),
     ]
-    invalid = [
-        {
-            "name": name,
-            "description": text,
-            "blob": _edited(blob, edit),
-            "open_with": "center",
-            "device_key": "device",
-            "verify_ok": False,
-        }
-        for name, text, edit in edits
-    ]
-    invalid.append(
-        {
-            "name": "unknown-device",
-            "description": "the device id has no key at the opener",
-            "blob": blob,
-            "open_with": "center",
-            "device_key": None,
-            "verify_ok": False,
-        }
-    )
-    invalid.append(
-        {
-            "name": "not-a-recipient",
-            "description": "opened with a key that has no entry",
-            "blob": blob,
-            "open_with": "stranger",
-            "device_key": "device",
-            "verify_ok": True,
-        }
-    )
+    invalid = [_bad(name, text, _edited(blob, edit), False) for name, text, edit in edits]
+    invalid.append(_bad("unknown-device", "the device id has no key at the opener", blob, False, device_key=None))
+    invalid.append(_bad("not-a-recipient", "opened with a key that has no entry", blob, True, open_with="stranger"))
     for variant, text, verify_ok in _resigned_variants():
         built = make_envelope(keys, {**base, **variant, "description": text})
-        invalid.append(
-            {
-                "name": variant["name"],
-                "description": text,
-                "blob": built["blob"],
-                "open_with": "center",
-                "device_key": "device",
-                "verify_ok": verify_ok,
-            }
-        )
-    return {
-        "format": "edge-agent envelope v1",
-        "device_id": DEVICE_ID,
-        "keys": keys.as_json(),
-        "valid": valid,
-        "invalid": invalid,
-    }
+        invalid.append(_bad(variant["name"], text, built["blob"], verify_ok))
+    return {"format": "edge-agent envelope v1", "device_id": DEVICE_ID, "keys": keys.as_json(),
+            "valid": valid, "invalid": invalid}  # fmt: skip
 
 
 def _resigned_variants() -> list[tuple[dict[str, Any], str, bool]]:
