@@ -90,23 +90,32 @@ def _check_signed(doc: profiles.ProfileDoc, installer_pub: Path) -> str:
     return profiles.verify(doc, sig_path, trusted)
 
 
-def _hook(boot: Path, mount: str) -> str:
-    """Arrange for ``firstboot.sh`` to run on the first boot; return a one-line description."""
-    script = f"{mount}/{BUNDLE}/firstboot.sh"
+def _existing_hook(boot: Path) -> tuple[str, Path | None]:
+    """The card's kernel command line and the script its ``systemd.run=`` already runs, if any."""
     cmdline_path = boot / "cmdline.txt"
     if not cmdline_path.is_file():
         raise ConfigError(f"{boot}: no cmdline.txt; is this the boot partition of a Raspberry Pi OS card?")
     cmdline = cmdline_path.read_text(encoding="utf-8").strip()
-    if f"systemd.run={script}" in cmdline:
-        return f"already in {cmdline_path}"
     match = re.search(r"systemd\.run=(\S+)", cmdline)
-    if match is None:
-        atomic_write(cmdline_path, f"{cmdline} systemd.run={script} {HOOK_ARGS}\n".encode(), 0o644)
-        return f"{cmdline_path}: systemd.run={script}"
-    # Imager's firstrun.sh (user, Wi-Fi, SSH) already owns the single systemd.run: chain into it.
+    if match is None or f"/{BUNDLE}/firstboot.sh" in match.group(1):
+        return cmdline, None
     other = boot / Path(match.group(1)).name
     if not other.is_file():
         raise ConfigError(f"{cmdline_path}: systemd.run={match.group(1)} is not on this partition; remove it")
+    return cmdline, other
+
+
+def _hook(boot: Path, mount: str) -> str:
+    """Arrange for ``firstboot.sh`` to run on the first boot; return a one-line description."""
+    script = f"{mount}/{BUNDLE}/firstboot.sh"
+    cmdline_path = boot / "cmdline.txt"
+    cmdline, other = _existing_hook(boot)
+    if f"systemd.run={script}" in cmdline:
+        return f"already in {cmdline_path}"
+    if other is None:
+        atomic_write(cmdline_path, f"{cmdline} systemd.run={script} {HOOK_ARGS}\n".encode(), 0o644)
+        return f"{cmdline_path}: systemd.run={script}"
+    # Imager's firstrun.sh (user, Wi-Fi, SSH) already owns the single systemd.run: chain into it.
     text = other.read_text(encoding="utf-8")
     if _HOOK_MARK not in text:
         first, _, rest = text.partition("\n")
@@ -143,6 +152,7 @@ def provision(
     if installer_pub is None:
         raise ConfigError("--installer-pub is required: installed devices accept only signed profiles")
     _check_broker(broker)
+    _existing_hook(boot)
     keys.load_center_identity(center)
     doc = profiles.load_doc(profile)
     signer = _check_signed(doc, installer_pub)
