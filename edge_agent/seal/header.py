@@ -92,9 +92,12 @@ def _int(doc: dict[str, Any], key: str, low: int, high: int) -> int:
 
 def _num(doc: dict[str, Any], key: str, low: float = -math.inf) -> float:
     value = doc[key]
-    if type(value) not in (int, float) or not math.isfinite(value) or value < low:
+    # An integer is bounded before any float conversion: a 400-digit one would raise OverflowError.
+    if type(value) is int and abs(value) <= MAX_SAFE_INT:
+        value = float(value)
+    if type(value) is not float or not math.isfinite(value) or value < low:
         raise ValueError(f"{key}: expected a finite number >= {low}")
-    return float(value)
+    return value
 
 
 def _str(doc: dict[str, Any], key: str, low: int, high: int) -> str:
@@ -190,5 +193,5 @@ def decode_header(data: bytes) -> EnvelopeHeader:
     doc = strict_loads(data)
     try:
         return header_from_dict(doc)
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, OverflowError):
         raise OpenError() from None

@@ -191,7 +191,18 @@ def test_header_limits(keys: Keys, seal: SealFn) -> None:
     doc["consent_id"] = "c" * 70_000
     huge = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
     _rejects(resign(huge, body, keys.device), keys)
-    for bad in ({"seq": -1}, {"seq": True}, {"fps": "25"}, {"chunk_size": 1}, {"prev_hash": "00"}):
+    huge = 10**400  # a valid JSON integer that no float can hold
+    for bad in (
+        {"seq": -1},
+        {"seq": True},
+        {"seq": huge},
+        {"fps": "25"},
+        {"fps": huge},
+        {"start": -huge},
+        {"created_at": huge},
+        {"chunk_size": 1},
+        {"prev_hash": "00"},
+    ):
         _rejects(resign(json.dumps({**json.loads(header), **bad}).encode(), body, keys.device), keys)
 
 
