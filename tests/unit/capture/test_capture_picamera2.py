@@ -1,0 +1,170 @@
+"""The picamera2 adapter and the Pi fast path, against the fake picamera2 in tests/fakes/picamera2."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from edge_agent.capture import open_source
+from edge_agent.capture.picamera2 import (
+    NOT_AVAILABLE,
+    Picamera2Source,
+    install_pre_callback,
+    make_h264_encoder,
+)
+from edge_agent.config.models import CameraSettings
+from edge_agent.errors import CaptureError
+
+FAKE = Path(__file__).resolve().parents[2] / "fakes" / "picamera2"
+CAMERA = CameraSettings(width=320, height=240, fps=10, detect_width=150, detect_height=100, bitrate_kbps=1500)
+
+
+def _load(name: str, path: Path, package: bool) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        name, path, submodule_search_locations=[str(path.parent)] if package else None
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def fake_picamera2(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The fake picamera2 package in sys.modules for one test (removed afterwards)."""
+    package = _load("picamera2", FAKE / "__init__.py", package=True)
+    monkeypatch.setitem(sys.modules, "picamera2", package)
+    monkeypatch.setitem(sys.modules, "picamera2.encoders", _load("picamera2.encoders", FAKE / "encoders.py", False))
+    return package
+
+
+def test_importing_the_adapter_does_not_import_picamera2() -> None:
+    # On any machine but a Pi, importing picamera2 fails: the package must import without it.
+    code = (
+        "import sys, edge_agent.capture, edge_agent.capture.picamera2; "
+        "assert 'picamera2' not in sys.modules, 'picamera2 imported eagerly'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[3])
+
+
+def test_missing_picamera2_is_a_capture_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "picamera2", None)  # makes `import picamera2` raise ImportError
+    with pytest.raises(CaptureError, match="picamera2 is not available") as info:
+        Picamera2Source(CAMERA)
+    assert str(info.value) == NOT_AVAILABLE
+    with pytest.raises(CaptureError, match="picamera2 is not available"):
+        open_source("picamera2", CAMERA)
+
+
+def test_numpy_mismatch_on_import_is_a_capture_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # An apt-built picamera2 stack next to a pip numpy 2 fails at import with ValueError.
+    (tmp_path / "picamera2").mkdir()
+    (tmp_path / "picamera2" / "__init__.py").write_text(
+        'raise ValueError("numpy.dtype size changed, may indicate binary incompatibility")\n'
+    )
+    monkeypatch.delitem(sys.modules, "picamera2", raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(CaptureError, match="python3-picamera2"):
+        Picamera2Source(CAMERA)
+
+
+def test_no_camera_is_a_capture_error(fake_picamera2: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fake_picamera2, "CAMERAS", 0)
+    with pytest.raises(CaptureError, match="cannot open picamera2 camera 0"):
+        Picamera2Source(CAMERA)
+    with pytest.raises(CaptureError, match="camera 1"):
+        open_source("picamera2:1", CAMERA)
+
+
+def test_source_configures_main_and_lores(fake_picamera2: ModuleType) -> None:
+    source = open_source("picamera2", CAMERA)
+    assert isinstance(source, Picamera2Source)
+    config = source.picam2.camera_config
+    assert config["main"]["size"] == (320, 240) and config["main"]["format"] == "RGB888"
+    assert config["lores"]["size"] == (150, 100) and config["lores"]["format"] == "YUV420"
+    assert config["controls"] == {"FrameRate": 10.0}
+    assert source.info.live and (source.info.width, source.info.height) == (320, 240)
+
+
+def test_frames_are_copies_and_requests_are_released(fake_picamera2: ModuleType) -> None:
+    source = Picamera2Source(CAMERA)
+    camera = source.picam2
+    frames = []
+    for frame in source.frames():
+        frames.append(frame)
+        if len(frames) == 3:
+            break
+    source.close()
+    assert camera.released == 3 and camera.closed
+    for i, frame in enumerate(frames):
+        assert frame.index == i
+        assert frame.image.shape == (240, 320, 3) and frame.image.dtype == np.uint8
+        assert frame.image.flags.c_contiguous
+        # BGR as the camera wrote it (the fake's frame i has blue = (x + i) % 256).
+        assert np.array_equal(frame.image[0, :256, 0], (np.arange(256) + i) % 256)
+        assert frame.lores is not None and frame.lores.shape == (100, 150)
+    # The lores Y plane is the scene in grey, without the stride padding.
+    assert abs(int(frames[0].lores[50, 75]) - int(frames[0].image[120, 160].mean())) < 40
+    assert frames[0].captured_at <= frames[2].captured_at
+
+
+def test_pre_callback_redacts_the_camera_buffer_in_place(fake_picamera2: ModuleType) -> None:
+    source = Picamera2Source(CAMERA)
+    camera = source.picam2
+    encoder = make_h264_encoder(CAMERA)
+    camera.start_encoder(encoder)
+    seen: list[float] = []
+
+    def redact(image: np.ndarray, captured_at: float) -> None:
+        seen.append(captured_at)
+        image[:, 160:] = 0  # e.g. the neighbour's half
+
+    install_pre_callback(camera, redact)
+    camera.start()
+    request = camera.capture_request()
+    # The camera's own buffer was changed, not a copy: what the hardware encoder gets is redacted.
+    main = request.buffers["main"][:, : 320 * 3].reshape(240, 320, 3)
+    assert not main[:, 160:].any() and main[:, :160].any()
+    assert len(encoder.frames) == 1 and not encoder.frames[0][:, 160:].any()
+    assert len(seen) == 1 and seen[0] > 0
+    request.release()
+    # And frames the ordinary path copies out are redacted too.
+    frame = next(iter(source.frames()))
+    assert not frame.image[:, 160:].any()
+    source.close()
+
+
+def test_pre_callback_blanks_the_frame_when_redaction_fails(
+    fake_picamera2: ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
+    camera = fake_picamera2.Picamera2()
+    camera.configure(camera.create_video_configuration(main={"size": (64, 48), "format": "RGB888"}))
+    camera.start()
+    encoder = make_h264_encoder(CAMERA)
+    camera.start_encoder(encoder)
+
+    def broken(image: np.ndarray, captured_at: float) -> None:
+        image[:4] = 0
+        raise RuntimeError("detector crashed")
+
+    install_pre_callback(camera, broken)
+    with caplog.at_level(logging.ERROR, logger="edge_agent.capture.picamera2"):
+        request = camera.capture_request()
+    assert not request.buffers["main"].any(), "fail closed: the whole frame is blanked"
+    assert not encoder.frames[0].any()
+    assert "redaction failed" in caplog.text
+
+
+def test_h264_encoder_settings(fake_picamera2: ModuleType) -> None:
+    encoder = make_h264_encoder(CAMERA)
+    assert isinstance(encoder, sys.modules["picamera2.encoders"].H264Encoder)
+    assert encoder.bitrate == 1_500_000
+    assert encoder.repeat is True  # headers at every keyframe, so every cut decodes alone
+    assert encoder.iperiod == 10  # a keyframe every second at 10 fps
