@@ -1,0 +1,193 @@
+"""Redacted frames to self-contained H.264 segments, entirely in memory (PyAV + libx264).
+
+Each segment is its own container with its own encoder, so it starts with a keyframe and decodes on its own:
+a segment can be shared, stored or lost without touching its neighbours. Frames are encoded as they arrive,
+so at most the encoder's own small state holds pixels; nothing is ever written to disk here.
+
+A segment is cut by capture time, not by frame count: the frame whose ``captured_at - start >= seconds``
+opens the next segment. Presentation times follow capture times too (rounded to the frame rate and kept
+strictly increasing), so frames a live camera dropped show up as a held frame, not as a jump in time.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, TypeVar
+
+import av
+import cv2
+
+from edge_agent.errors import SegmentError
+from edge_agent.redact.redactor import RedactedFrame
+from edge_agent.segment.model import Segment, SegmentMeta
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerFormat:
+    name: str  # FFmpeg muxer
+    content_type: str
+    options: tuple[tuple[str, str], ...] = ()
+
+
+CONTAINERS = {
+    "mpegts": ContainerFormat("mpegts", "video/mp2t"),
+    # Fragmented MP4 that needs no seeking back, so it can be written to a BytesIO in one pass.
+    "fmp4": ContainerFormat("mp4", "video/mp4", (("movflags", "frag_keyframe+empty_moov+default_base_moof"),)),
+}
+X264_PRESETS = frozenset(
+    {"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"}
+)
+
+
+class _Open:
+    """One segment being written: its buffer, container, stream and the frames it holds so far."""
+
+    def __init__(self, encoder: SegmentEncoder, start: float) -> None:
+        self.start = start
+        self.last_at = start
+        self.frames = 0
+        self.last_pts = -1
+        self.buffer = io.BytesIO()
+        fmt = encoder.container_format
+        self.container: Any = av.open(self.buffer, mode="w", format=fmt.name, options=dict(fmt.options))
+        stream: Any = self.container.add_stream(
+            "libx264",
+            rate=encoder.rate,
+            options={"preset": encoder.preset, "tune": "zerolatency"},
+        )
+        stream.width, stream.height = encoder.width, encoder.height
+        stream.pix_fmt = "yuv420p"
+        stream.bit_rate = encoder.bitrate_kbps * 1000
+        stream.codec_context.time_base = 1 / encoder.rate
+        self.stream = stream
+
+
+class SegmentEncoder:
+    """Encodes :class:`RedactedFrame` s into :class:`Segment` s of ``seconds`` each (by capture time)."""
+
+    def __init__(
+        self,
+        *,
+        device_id: str,
+        width: int,
+        height: int,
+        fps: float,
+        seconds: float,
+        profile_hash: str,
+        first_seq: int = 0,
+        preset: str = "ultrafast",
+        bitrate_kbps: int = 2000,
+        container: str = "mpegts",
+    ) -> None:
+        if width <= 0 or height <= 0 or width % 2 or height % 2:
+            raise SegmentError(f"segment size {width}x{height} must be positive and even (H.264 4:2:0)")
+        if not 0 < fps <= 240:
+            raise SegmentError(f"segment fps {fps} must be between 0 and 240")
+        if seconds <= 0:
+            raise SegmentError(f"segment length {seconds} s must be positive")
+        if preset not in X264_PRESETS:
+            raise SegmentError(f"unknown x264 preset {preset!r} (known: {', '.join(sorted(X264_PRESETS))})")
+        if container not in CONTAINERS:
+            raise SegmentError(f"unknown segment container {container!r} (known: {', '.join(CONTAINERS)})")
+        if first_seq < 0:
+            raise SegmentError(f"first segment number {first_seq} must not be negative")
+        self.device_id = device_id
+        self.width, self.height, self.fps = width, height, fps
+        self.seconds = seconds
+        self.profile_hash = profile_hash
+        self.preset = preset
+        self.bitrate_kbps = bitrate_kbps
+        self.container_format = CONTAINERS[container]
+        self.rate = Fraction(fps).limit_denominator(1001)
+        self._seq = first_seq
+        self._open: _Open | None = None
+
+    @property
+    def next_seq(self) -> int:
+        """The sequence number the next finished segment will carry."""
+        return self._seq
+
+    def push(self, frame: RedactedFrame) -> Segment | None:
+        """Encode one frame; returns the previous segment when this frame's capture time starts a new one."""
+        image = frame.image
+        if image.shape != (self.height, self.width, 3) or image.dtype.name != "uint8":
+            raise SegmentError(
+                f"frame {frame.index} is {image.shape} {image.dtype}, expected ({self.height}, {self.width}, 3) uint8"
+            )
+        finished = None
+        if self._open is not None and frame.captured_at - self._open.start >= self.seconds:
+            finished = self._finish(self._open)
+        if self._open is None:
+            self._open = self._guard(lambda: _Open(self, frame.captured_at))
+        current = self._open
+        self._guard(lambda: self._encode(current, image, frame.captured_at))
+        return finished
+
+    def flush(self) -> Segment | None:
+        """Finish the current partial segment (``None`` when no frame is pending)."""
+        if self._open is None:
+            return None
+        return self._finish(self._open)
+
+    def _encode(self, seg: _Open, image: Any, captured_at: float) -> None:
+        # OpenCV's BGR -> I420 is much faster than swscale here and gives the same quality after decoding.
+        yuv = cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420)
+        video_frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        pts = max(seg.last_pts + 1, round((captured_at - seg.start) * self.rate))
+        video_frame.pts = pts
+        video_frame.time_base = 1 / self.rate
+        for packet in seg.stream.encode(video_frame):
+            seg.container.mux(packet)
+        seg.last_pts = pts
+        seg.last_at = captured_at
+        seg.frames += 1
+
+    def _finish(self, seg: _Open) -> Segment:
+        self._open = None
+
+        def close() -> bytes:
+            for packet in seg.stream.encode(None):
+                seg.container.mux(packet)
+            seg.container.close()
+            return seg.buffer.getvalue()
+
+        data = self._guard(close)
+        meta = SegmentMeta(
+            device_id=self.device_id,
+            seq=self._seq,
+            start=seg.start,
+            end=seg.last_at + 1.0 / self.fps,
+            frame_count=seg.frames,
+            width=self.width,
+            height=self.height,
+            fps=self.fps,
+            content_type=self.container_format.content_type,
+            profile_hash=self.profile_hash,
+        )
+        self._seq += 1
+        log.debug("segment %s/%d: %d frames, %d bytes", self.device_id, meta.seq, meta.frame_count, len(data))
+        return Segment(meta, data)
+
+    def _guard(self, action: Callable[[], T]) -> T:
+        try:
+            return action()
+        except (av.FFmpegError, ValueError, OSError) as exc:
+            self._abandon()
+            raise SegmentError(f"encoding segment {self._seq} of {self.device_id} failed: {exc}") from exc
+
+    def _abandon(self) -> None:
+        """Drop the segment being written after an error; the next frame starts a fresh one."""
+        seg, self._open = self._open, None
+        if seg is not None:
+            try:
+                seg.container.close()
+            except (av.FFmpegError, ValueError, OSError) as exc:
+                log.debug("closing a failed segment also failed: %s", exc)
