@@ -110,7 +110,7 @@ def test_unsigned_profile_is_refused_by_default(root: Path) -> None:
 
 def test_altered_profile_is_refused(tmp_path: Path, root: Path, installer: Path) -> None:
     path = _signed_copy(tmp_path, "pi4-cam3", installer)
-    path.write_text(path.read_text().replace("fps = 15", "fps = 30"))
+    path.write_text(path.read_text().replace("max_live_hours = 8", "max_live_hours = 12"))
     with pytest.raises(ConfigError, match="altered since it was signed"):
         profiles.flash(str(path), root)
 
