@@ -182,7 +182,9 @@ def _register_profile(sub: Any) -> None:
     p.add_argument("profiles", nargs="*", metavar="NAME|FILE")
     p.set_defaults(func=cmd_validate)
 
-    p = actions.add_parser("diff", help="effective settings that differ (one profile: against the active one)")
+    p = actions.add_parser(
+        "diff", help="effective settings that differ (one profile: against the active one); exit 1 if any"
+    )
     p.add_argument("old", metavar="NAME|FILE")
     p.add_argument("new", nargs="?", metavar="NAME|FILE")
     _add_root(p)
