@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -47,12 +46,18 @@ def make_variant(name: str, profile: Profile) -> Redactor:
     if name == "full":
         return build_redactor(profile, [], seed=1)
     if name == "no-fail-closed":
-        return Redactor([], PassersBy(s, RetinaFaceDetector(s.face_score)), settings=s, detect_box=box, fail_closed=False)
+        return Redactor(
+            [], PassersBy(s, RetinaFaceDetector(s.face_score)), settings=s, detect_box=box, fail_closed=False
+        )
     if name == "motion-only":
         return Redactor([], PassersBy(s, None), settings=s, detect_box=box, fail_closed=False)
     if name == "faces-only":
         return Redactor(
-            [], PassersBy(s, RetinaFaceDetector(s.face_score), motion=False), settings=s, detect_box=box, fail_closed=False
+            [],
+            PassersBy(s, RetinaFaceDetector(s.face_score), motion=False),
+            settings=s,
+            detect_box=box,
+            fail_closed=False,
         )
     raise SystemExit(f"unknown variant {name}")
 
@@ -114,7 +119,7 @@ def run_deface(python: Path, video: Path, work: Path, extra: list[str]) -> tuple
 
 def row(name: str, scores: Scores | None, fps_native: float, fps_hd: float, note: str = "") -> str:
     if scores is None:
-        figures = "| – | – | – "
+        figures = "| - | - | - "
     else:
         figures = (
             f"| {scores.head_recall * 100:.2f} % ({scores.heads - scores.heads_ok} missed) "
@@ -163,10 +168,14 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             video = args.data / "vtest.avi"
             masks_d, fps_d = run_deface(python, video, Path(tmp) / "native", [])
-            _, fps_d_hd = run_deface(python, video, Path(tmp) / "hd", ["--upscale", "1280x720", "--scale", "640x360", "--no-masks"])
+            _, fps_d_hd = run_deface(
+                python, video, Path(tmp) / "hd", ["--upscale", "1280x720", "--scale", "640x360", "--no-masks"]
+            )
         assert masks_d is not None
         unpacked = [np.unpackbits(m, axis=1, count=w).astype(bool) for m in masks_d]
-        lines.append(row("deface 1.5.0 (CenterFace)", score(unpacked, annotations), fps_d, fps_d_hd, "720p: --scale 640x360"))
+        lines.append(
+            row("deface 1.5.0 (CenterFace)", score(unpacked, annotations), fps_d, fps_d_hd, "720p: --scale 640x360")
+        )
         if "full" in hd_fps:
             lines += ["", f"speed-up over deface at 1280x720: {hd_fps['full'] / fps_d_hd:.1f}x"]
     print("\n".join(lines))

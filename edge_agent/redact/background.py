@@ -29,6 +29,7 @@ BACKGROUND_SECONDS = 2.0  # time constant of the background where nothing moves
 MIN_THRESHOLD = 14.0  # grey levels: below this a difference is camera noise on any sensor
 NOISE_SIGMAS = 3.5  # above the per-pixel noise level
 NOISE_FLOOR = 4.0  # the noise estimate never drops below this (a perfectly still synthetic scene)
+STACK_GAP = 0.6  # blobs one above the other closer than this share of the taller one's height are one object
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +87,7 @@ class BackgroundModel:
         self._last_t = t
         assert self._noise is not None
         diff = cv2.absdiff(image.astype(np.float32), self._bg)
-        dist = diff.max(axis=2) if diff.ndim == 3 else diff
+        dist = np.asarray(diff.max(axis=2) if diff.ndim == 3 else diff, dtype=np.float32)
         threshold = np.maximum(self._noise * NOISE_SIGMAS, MIN_THRESHOLD)
         raw = (dist > threshold).astype(np.uint8) * 255
         fg = self._clean(raw)
@@ -95,12 +96,11 @@ class BackgroundModel:
 
     def _start(self, t: float) -> None:
         stack = np.stack(self._warm)
-        median = np.median(stack, axis=0).astype(np.float32)
-        spread = np.abs(stack.astype(np.float32) - median)
-        spread = spread.max(axis=3) if spread.ndim == 4 else spread
-        # The median absolute deviation over the warm-up estimates the sensor noise; people passing inflate it
-        # only where they were, and that settles within a few seconds.
-        self._noise = np.maximum(np.median(spread, axis=0) * 1.4826, NOISE_FLOOR).astype(np.float32)
+        middle = len(self._warm) // 2
+        median = np.partition(stack, middle, axis=0)[middle].astype(np.float32)
+        # The noise starts at the floor and is learnt from the quiet pixels as frames come in; starting low errs
+        # on the side of more foreground, which is the safe side.
+        self._noise = np.full(median.shape[:2], NOISE_FLOOR * 2, dtype=np.float32)
         self._bg = median
         self._warm.clear()
         self._last_t = t
@@ -111,7 +111,7 @@ class BackgroundModel:
         opened = cv2.morphologyEx(raw, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
         # A tall closing joins a head, a torso and legs that differ from the background by different amounts.
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * unit + 1, 4 * unit + 1))
-        return cv2.morphologyEx(opened, cv2.MORPH_CLOSE, kernel)
+        return np.asarray(cv2.morphologyEx(opened, cv2.MORPH_CLOSE, kernel), dtype=np.uint8)
 
     def _learn(self, image: Image, dist: FloatImage, fg: U8Mask, hold: U8Mask | None, dt: float) -> None:
         assert self._bg is not None and self._noise is not None
@@ -128,15 +128,39 @@ class BackgroundModel:
 
     def blobs(self, fg: U8Mask) -> list[Blob]:
         h, w = fg.shape
-        min_area = max(4, round(self._min_blob_fraction * h * w))
         count, _, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
-        found = []
-        for i in range(1, count):
-            x, y, bw, bh, area = (int(v) for v in stats[i])
-            if area >= min_area:
-                found.append(Blob(x, y, x + bw, y + bh, area))
-        return found
+        found = [Blob(int(x), int(y), int(x + bw), int(y + bh), int(a)) for x, y, bw, bh, a in stats[1:count]]
+        found = merge_stacked(found)
+        min_area = max(4, round(self._min_blob_fraction * h * w))
+        return [b for b in found if b.area >= min_area]
 
-    @property
-    def foreground_fraction_threshold(self) -> float:
-        return self._min_blob_fraction
+
+def _stacked(a: Blob, b: Blob) -> bool:
+    """True when ``a`` and ``b`` look like parts of one upright object split by something in front of it."""
+    overlap = min(a.x1, b.x1) - max(a.x0, b.x0)
+    if overlap < 0.5 * min(a.x1 - a.x0, b.x1 - b.x0):
+        return False
+    gap = max(a.y0, b.y0) - min(a.y1, b.y1)
+    return gap < STACK_GAP * max(a.y1 - a.y0, b.y1 - b.y0)
+
+
+def merge_stacked(blobs: list[Blob]) -> list[Blob]:
+    """Join blobs stacked on top of each other: a sign, a pole or a railing cuts a person into a head part
+    and a legs part, and the head part alone is easy to lose."""
+    merged = list(blobs)
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(merged)):
+            for j in range(i + 1, len(merged)):
+                a, b = merged[i], merged[j]
+                if _stacked(a, b):
+                    merged[i] = Blob(
+                        min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1), a.area + b.area
+                    )
+                    del merged[j]
+                    changed = True
+                    break
+            if changed:
+                break
+    return merged

@@ -79,7 +79,7 @@ class RetinaFaceDetector:
 
     def detect(self, image: Image) -> list[Box]:
         if image.ndim == 2:
-            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+            image = np.asarray(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
         h, w = image.shape[:2]
         blob = cv2.dnn.blobFromImage(image, 1.0, (w, h), _MEAN, swapRB=False, crop=False)
         self._net.setInput(blob)

@@ -42,7 +42,7 @@ def apply_mask(image: Image, mask: Mask, method: str, block: int, rng: np.random
     ph, pw = -(-rh // block) * block, -(-rw // block) * block
     padded = region
     if (ph, pw) != (rh, rw):
-        padded = cv2.copyMakeBorder(region, 0, ph - rh, 0, pw - rw, cv2.BORDER_REPLICATE)
+        padded = np.asarray(cv2.copyMakeBorder(region, 0, ph - rh, 0, pw - rw, cv2.BORDER_REPLICATE), np.uint8)
     small = cv2.resize(padded, (pw // block, ph // block), interpolation=cv2.INTER_AREA)
     noise = rng.integers(-NOISE, NOISE + 1, size=small.shape, dtype=np.int16)
     small = np.clip(small.astype(np.int16) + noise, 0, 255).astype(np.uint8)

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 FACE_PADDING = 0.35  # faces: hair, ears and a jittery box
 HEAD_SHARE = 0.35  # in own zones, the top share of a person's box that is masked as the head
-TOP_EXTRA = 0.10  # extra padding above a person's box: the head is what identifies
+TOP_EXTRA = 0.2  # extra padding above a person's box: the head is what identifies
 
 
 def _raster(boxes: Sequence[Box], sx: float, sy: float, width: int, height: int) -> U8Mask:
@@ -121,9 +121,9 @@ class PassersBy:
         bodies = [pad_box(b, pad, pad + TOP_EXTRA, pad / 2) for b in people]
         face_boxes = [pad_box(b, FACE_PADDING, FACE_PADDING, FACE_PADDING) for b in faces]
         public = _raster([*bodies, *face_boxes], sx, sy, width, height)
-        mask = cv2.bitwise_and(public, zones.public_u8)
+        mask = np.asarray(cv2.bitwise_and(public, zones.public_u8), dtype=np.uint8)
         if not self._settings.own_zone_people_visible and zones.own.any():
             heads = [(b[0], b[1], b[2], b[1] + (b[3] - b[1]) * HEAD_SHARE) for b in bodies]
             own = _raster([*heads, *face_boxes], sx, sy, width, height)
-            mask |= cv2.bitwise_and(own, zones.own_u8)
+            mask |= np.asarray(cv2.bitwise_and(own, zones.own_u8), dtype=np.uint8)
         return mask.astype(bool)

@@ -152,7 +152,7 @@ class Redactor:
         size = detect_size(width, height, *self._detect_box)
         if size == (width, height):
             return image.copy()
-        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        return np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
 
     def _check_scene(self, small: Image) -> bool:
         if self._recalibrate:

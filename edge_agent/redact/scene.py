@@ -28,7 +28,7 @@ def edge_map(image: Image) -> FloatImage:
     magnitude = cv2.magnitude(gx, gy)
     # Blur before shrinking so that a shift of a pixel or two (vibration, wind) does not count as a move.
     magnitude = cv2.GaussianBlur(magnitude, (5, 5), 0)
-    return cv2.resize(magnitude, MAP_SIZE, interpolation=cv2.INTER_AREA)
+    return np.asarray(cv2.resize(magnitude, MAP_SIZE, interpolation=cv2.INTER_AREA), dtype=np.float32)
 
 
 def similarity(a: FloatImage, b: FloatImage) -> float:

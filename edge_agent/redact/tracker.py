@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in detection-image pixels
 
 SIZE_MEMORY = 0.8  # share of the recent size a track keeps when its detection shrinks
-MAX_SPEED_BOXES = 2.0  # a held box stretches by at most this many box widths per second
+MAX_SPEED_BOXES = 1.0  # a held box stretches by at most this many box widths per second
+MIN_HOLD_SECONDS = 0.5  # a track seen for less than the hold time is held for as long as it was seen, at least this
 
 
 def iou(a: Box, b: Box) -> float:
@@ -41,12 +42,15 @@ def pad_box(box: Box, left_right: float, top: float, bottom: float) -> Box:
 class Track:
     box: Box
     last_seen: float
+    first_seen: float = -1.0
     vx: float = 0.0
     vy: float = 0.0
     width: float = field(default=0.0)
     height: float = field(default=0.0)
 
     def __post_init__(self) -> None:
+        if self.first_seen < 0:
+            self.first_seen = self.last_seen
         self.width = self.box[2] - self.box[0]
         self.height = self.box[3] - self.box[1]
 
@@ -88,25 +92,32 @@ class Tracker:
     def reset(self) -> None:
         self.tracks.clear()
 
+    def _hold(self, track: Track) -> float:
+        # A flicker seen once is not held for seconds; anything seen for a while is held the full time.
+        return min(self.hold_seconds, max(MIN_HOLD_SECONDS, track.last_seen - track.first_seen))
+
     def update(self, detections: Sequence[Box], t: float) -> list[Box]:
         """Feed this frame's detections; return the boxes to mask now."""
-        assigned: dict[int, list[Box]] = {}
-        fresh: list[Box] = []
-        for det in detections:
-            best, best_score = -1, 0.0
-            for i, track in enumerate(self.tracks):
-                score = iou(det, track.extent(t))
-                if score > best_score:
-                    best, best_score = i, score
-            if best >= 0:
-                assigned.setdefault(best, []).append(det)
-            else:
-                fresh.append(det)
-        for i, dets in assigned.items():
-            merged = dets[0]
-            for det in dets[1:]:
-                merged = union_box(merged, det)
-            self.tracks[i].update(merged, t)
-        self.tracks = [tr for tr in self.tracks if t - tr.last_seen <= self.hold_seconds]
+        # Greedy one-to-one matching, best overlap first: merging several detections into one track would grow
+        # a box over a whole group of people and keep it that size.
+        pairs = sorted(
+            (
+                (score, d, i)
+                for d, det in enumerate(detections)
+                for i, track in enumerate(self.tracks)
+                if (score := iou(det, track.extent(t))) > 0.0
+            ),
+            reverse=True,
+        )
+        used_d: set[int] = set()
+        used_t: set[int] = set()
+        for _, d, i in pairs:
+            if d in used_d or i in used_t:
+                continue
+            used_d.add(d)
+            used_t.add(i)
+            self.tracks[i].update(detections[d], t)
+        fresh = [det for d, det in enumerate(detections) if d not in used_d]
+        self.tracks = [tr for tr in self.tracks if t - tr.last_seen <= self._hold(tr)]
         self.tracks.extend(Track(det, t) for det in fresh)
         return [tr.extent(t) for tr in self.tracks]

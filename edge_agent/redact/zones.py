@@ -34,26 +34,30 @@ class ZoneMasks:
     own_u8: U8Mask
 
 
-def _polygon_mask(zone: Zone, width: int, height: int) -> Mask:
+ZoneKey = tuple[str, tuple[tuple[float, float], ...]]  # kind and corners: hashable, unlike the pydantic model
+
+
+def _polygon_mask(corners: tuple[tuple[float, float], ...], width: int, height: int) -> Mask:
     canvas = np.zeros((height, width), dtype=np.uint8)
-    pts = np.array([[round(x * width), round(y * height)] for x, y in zone.coordinates], dtype=np.int32)
+    pts = np.array([[round(x * width), round(y * height)] for x, y in corners], dtype=np.int32)
     cv2.fillPoly(canvas, [pts], 1)
     return canvas.astype(bool)
 
 
 def rasterise(zones: Sequence[Zone], width: int, height: int) -> ZoneMasks:
-    return _rasterise_cached(tuple(zones), width, height)
+    key = tuple((zone.kind, tuple((float(x), float(y)) for x, y in zone.coordinates)) for zone in zones)
+    return _rasterise_cached(key, width, height)
 
 
 @lru_cache(maxsize=16)
-def _rasterise_cached(zones: tuple[Zone, ...], width: int, height: int) -> ZoneMasks:
+def _rasterise_cached(zones: tuple[ZoneKey, ...], width: int, height: int) -> ZoneMasks:
     neighbour = np.zeros((height, width), dtype=bool)
     own = np.zeros((height, width), dtype=bool)
-    for zone in zones:
-        if zone.kind == "neighbour":
-            neighbour |= _polygon_mask(zone, width, height)
-        elif zone.kind == "own":
-            own |= _polygon_mask(zone, width, height)
+    for kind, corners in zones:
+        if kind == "neighbour":
+            neighbour |= _polygon_mask(corners, width, height)
+        elif kind == "own":
+            own |= _polygon_mask(corners, width, height)
     own &= ~neighbour
     # Anything not explicitly the homeowner's or the neighbour's is public: unzoned pixels fail closed.
     public = ~(neighbour | own)
