@@ -78,6 +78,7 @@ class OpenCVSource:
         self._realtime = realtime and kind == "file"
         self._start = time.time() if start is None else start
         self._closed = False
+        self._reading = False
         self._cap = _open_capture(target, kind, label, mode=(width, height, fps), timeout_ms=timeout_ms)
         native = self._cap.get(cv2.CAP_PROP_FPS)
         # Files keep their own frame rate (their timestamps must match their content); devices and streams
@@ -93,6 +94,7 @@ class OpenCVSource:
     def frames(self) -> Iterator[Frame]:
         pacer = Pacer(self._fps) if self._realtime else None
         index = 0
+        self._reading = True
         try:
             while not self._closed:
                 ok, image = self._cap.read()
@@ -106,7 +108,9 @@ class OpenCVSource:
                 yield Frame(index, captured_at, fit_image(image, self._width, self._height))
                 index += 1
         finally:
-            self.close()
+            self._reading = False
+            self._closed = True
+            self._cap.release()
 
     def _ended(self, index: int) -> None:
         if self._closed:
@@ -118,8 +122,11 @@ class OpenCVSource:
         log.info("video file %s ended after %d frames", self._label, index)
 
     def close(self) -> None:
+        """Stop the stream. Safe from another thread: a reader in ``read()`` releases the capture itself, so
+        the capture is never released under a read in progress."""
         self._closed = True
-        self._cap.release()
+        if not self._reading:
+            self._cap.release()
 
 
 def _open_capture(

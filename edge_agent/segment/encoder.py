@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import av
 import cv2
+import numpy as np
 
 from edge_agent.errors import SegmentError
 from edge_agent.redact.redactor import RedactedFrame
@@ -109,6 +110,7 @@ class SegmentEncoder:
         self.rate = Fraction(fps).limit_denominator(1001)
         self._seq = first_seq
         self._open: _Open | None = None
+        self._ready: Segment | None = None
 
     @property
     def next_seq(self) -> int:
@@ -122,24 +124,33 @@ class SegmentEncoder:
             raise SegmentError(
                 f"frame {frame.index} is {image.shape} {image.dtype}, expected ({self.height}, {self.width}, 3) uint8"
             )
-        finished = None
-        if self._open is not None and frame.captured_at - self._open.start >= self.seconds:
+        finished, self._ready = self._ready, None
+        if finished is None and self._open is not None and frame.captured_at - self._open.start >= self.seconds:
             finished = self._finish(self._open)
-        if self._open is None:
-            self._open = self._guard(lambda: _Open(self, frame.captured_at))
-        current = self._open
-        self._guard(lambda: self._encode(current, image, frame.captured_at))
+        try:
+            if self._open is None:
+                self._open = self._guard(lambda: _Open(self, frame.captured_at))
+            current = self._open
+            self._guard(lambda: self._encode(current, image, frame.captured_at))
+        except SegmentError:
+            # A finished segment is not lost with the frame that failed: the next push or flush hands it out.
+            self._ready = finished
+            raise
         return finished
 
     def flush(self) -> Segment | None:
         """Finish the current partial segment (``None`` when no frame is pending)."""
+        if self._ready is not None:
+            # Only after a failed push, which also dropped the open segment: nothing else is pending.
+            ready, self._ready = self._ready, None
+            return ready
         if self._open is None:
             return None
         return self._finish(self._open)
 
     def _encode(self, seg: _Open, image: Any, captured_at: float) -> None:
         # OpenCV's BGR -> I420 is much faster than swscale here and gives the same quality after decoding.
-        yuv = cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420)
+        yuv = np.asarray(cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_BGR2YUV_I420), dtype=np.uint8)
         video_frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         pts = max(seg.last_pts + 1, round((captured_at - seg.start) * self.rate))
         video_frame.pts = pts

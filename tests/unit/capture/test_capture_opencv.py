@@ -177,3 +177,16 @@ def test_unreachable_stream_is_a_capture_error_without_the_password() -> None:
 def test_missing_device_is_a_capture_error(spec: str) -> None:
     with pytest.raises(CaptureError, match=f"'{spec}'"):
         open_source(spec, CAMERA)
+
+
+def test_close_ends_the_stream(video: Path) -> None:
+    source = open_source(str(video), CAMERA)
+    taken = []
+    for frame in source.frames():
+        taken.append(frame.index)
+        if len(taken) == 2:
+            source.close()  # while iterating: the reader releases the capture after this frame
+    assert taken == [0, 1]
+    closed_early = open_source(str(video), CAMERA)
+    closed_early.close()
+    assert list(closed_early.frames()) == []

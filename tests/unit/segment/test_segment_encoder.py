@@ -179,3 +179,25 @@ def test_frame_of_the_wrong_size_is_a_segment_error() -> None:
     assert encoder.push(_frames(1)[0]) is None
     done = encoder.flush()
     assert done is not None and done.meta.frame_count == 1
+
+
+def test_a_failed_frame_does_not_lose_the_segment_it_finished(monkeypatch: pytest.MonkeyPatch) -> None:
+    encoder = _encoder()
+    frames = _frames(17)
+    for frame in frames[:15]:
+        assert encoder.push(frame) is None
+    real_encode = SegmentEncoder._encode
+
+    def failing(self: SegmentEncoder, *args: object) -> None:
+        raise ValueError("encoder out of memory")
+
+    # Frame 15 finishes segment 0 and then fails to encode: segment 0 must still come out.
+    monkeypatch.setattr(SegmentEncoder, "_encode", failing)
+    with pytest.raises(SegmentError, match="encoding segment 1 of porch-cam failed"):
+        encoder.push(frames[15])
+    monkeypatch.setattr(SegmentEncoder, "_encode", real_encode)
+    recovered = encoder.push(frames[16])
+    assert recovered is not None and recovered.meta.seq == 0 and recovered.meta.frame_count == 15
+    assert len(decode_segment(recovered.data)) == 15
+    last = encoder.flush()
+    assert last is not None and last.meta.seq == 1 and last.meta.frame_count == 1
