@@ -87,7 +87,10 @@ class BackgroundModel:
         self._last_t = t
         assert self._noise is not None
         diff = cv2.absdiff(image.astype(np.float32), self._bg)
-        dist = np.asarray(diff.max(axis=2) if diff.ndim == 3 else diff, dtype=np.float32)
+        if diff.ndim == 3:
+            b, g, r = cv2.split(diff)
+            diff = cv2.max(cv2.max(b, g), r)
+        dist = np.asarray(diff, dtype=np.float32)
         threshold = np.maximum(self._noise * NOISE_SIGMAS, MIN_THRESHOLD)
         raw = (dist > threshold).astype(np.uint8) * 255
         fg = self._clean(raw)

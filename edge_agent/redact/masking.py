@@ -31,12 +31,12 @@ def apply_mask(image: Image, mask: Mask, method: str, block: int, rng: np.random
     if method == "solid":
         image[mask] = SOLID_FILL
         return
-    ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
-    if ys.size == 0:
+    bx, by, bw, bh = cv2.boundingRect(mask.view(np.uint8))
+    if bw == 0 or bh == 0:
         return
     # Snap the work area to the block grid of the whole frame so a block never straddles two grids.
-    y0, x0 = (int(ys[0]) // block) * block, (int(xs[0]) // block) * block
-    y1, x1 = int(ys[-1]) + 1, int(xs[-1]) + 1
+    y0, x0 = (by // block) * block, (bx // block) * block
+    y1, x1 = by + bh, bx + bw
     region = image[y0:y1, x0:x1]
     rh, rw = region.shape[:2]
     ph, pw = -(-rh // block) * block, -(-rw // block) * block

@@ -23,6 +23,7 @@ from edge_agent.capture.base import Image
 from edge_agent.config.models import RedactionSettings
 from edge_agent.redact.background import BackgroundModel, U8Mask
 from edge_agent.redact.faces import FaceDetector
+from edge_agent.redact.perspective import HeightPrior
 from edge_agent.redact.tracker import Box, Tracker, pad_box
 from edge_agent.redact.zones import Mask, ZoneMasks
 
@@ -30,7 +31,15 @@ log = logging.getLogger(__name__)
 
 FACE_PADDING = 0.35  # faces: hair, ears and a jittery box
 HEAD_SHARE = 0.35  # in own zones, the top share of a person's box that is masked as the head
-TOP_EXTRA = 0.2  # extra padding above a person's box: the head is what identifies
+TOP_EXTRA = 0.1
+EDGE_PIXELS = 1.0  # extra padding above a person's box: the head is what identifies
+
+
+def _pad_body(box: Box, pad: float) -> Box:
+    # One detection pixel more on every side: the foreground's edge is blurred by the shrink to the detection
+    # size and eaten by the opening that removes noise, and a person's outline is worth more than a pixel.
+    x0, y0, x1, y1 = pad_box(box, pad, pad + TOP_EXTRA, pad / 2)
+    return (x0 - EDGE_PIXELS, y0 - EDGE_PIXELS, x1 + EDGE_PIXELS, y1 + EDGE_PIXELS)
 
 
 def _raster(boxes: Sequence[Box], sx: float, sy: float, width: int, height: int) -> U8Mask:
@@ -59,6 +68,7 @@ class PassersBy:
         self._background = BackgroundModel(settings.warmup_frames, settings.absorb_seconds)
         self._people = Tracker(settings.track_hold_seconds)
         self._face_tracks = Tracker(settings.track_hold_seconds)
+        self._heights = HeightPrior()
         self._held: list[Box] = []
         self._count = 0
 
@@ -67,6 +77,7 @@ class PassersBy:
         self._background.reset()
         self._people.reset()
         self._face_tracks.reset()
+        self._heights.reset()
         self._held = []
         self._count = 0
 
@@ -103,7 +114,9 @@ class PassersBy:
         if fg is None:
             return False
         boxes: list[Box] = [(b.x0, b.y0, b.x1, b.y1) for b in self._background.blobs(fg)]
-        self._held = self._people.update(boxes, t)
+        for box in boxes:
+            self._heights.observe(box)
+        self._held = [self._heights.restore(box) for box in self._people.update(boxes, t)]
         return True
 
     def _compose(
@@ -118,11 +131,11 @@ class PassersBy:
     ) -> Mask:
         pad = self._settings.box_padding
         sx, sy = width / small.shape[1], height / small.shape[0]
-        bodies = [pad_box(b, pad, pad + TOP_EXTRA, pad / 2) for b in people]
+        bodies = [_pad_body(b, pad) for b in people]
         face_boxes = [pad_box(b, FACE_PADDING, FACE_PADDING, FACE_PADDING) for b in faces]
         public = _raster([*bodies, *face_boxes], sx, sy, width, height)
         mask = np.asarray(cv2.bitwise_and(public, zones.public_u8), dtype=np.uint8)
-        if not self._settings.own_zone_people_visible and zones.own.any():
+        if not self._settings.own_zone_people_visible and zones.has_own:
             heads = [(b[0], b[1], b[2], b[1] + (b[3] - b[1]) * HEAD_SHARE) for b in bodies]
             own = _raster([*heads, *face_boxes], sx, sy, width, height)
             mask |= np.asarray(cv2.bitwise_and(own, zones.own_u8), dtype=np.uint8)

@@ -140,8 +140,10 @@ class Redactor:
             reasons.append(OVER_BUDGET)
         mask = self._final_mask(zones, extra, reasons)
         # Neighbours first (solid), then the rest with the configured method.
-        image[zones.neighbour] = NEIGHBOUR_FILL
-        rest = mask & ~zones.neighbour
+        rest = mask
+        if zones.has_neighbour:
+            image[zones.neighbour] = NEIGHBOUR_FILL
+            rest = mask & ~zones.neighbour
         block = block_size(self._settings.pixel_block, height)
         apply_mask(image, rest, self._settings.method, block, self._rng)
         self._account(frame.index, reasons)
@@ -180,9 +182,7 @@ class Redactor:
     def _final_mask(self, zones: ZoneMasks, extra: Mask | None, reasons: list[str]) -> Mask:
         if SCENE_SHIFT in reasons:
             return np.ones((zones.height, zones.width), dtype=bool)
-        mask = zones.neighbour.copy()
-        if extra is not None:
-            mask |= extra
+        mask = zones.neighbour.copy() if extra is None else extra | zones.neighbour
         if self._fail_closed and reasons:
             mask |= zones.public
             if not self._settings.own_zone_people_visible:

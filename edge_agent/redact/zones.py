@@ -32,6 +32,8 @@ class ZoneMasks:
     # The same masks as 0/255 bytes, for OpenCV's bitwise operations (computed once per frame size).
     public_u8: U8Mask
     own_u8: U8Mask
+    has_own: bool
+    has_neighbour: bool
 
 
 ZoneKey = tuple[str, tuple[tuple[float, float], ...]]  # kind and corners: hashable, unlike the pydantic model
@@ -65,4 +67,4 @@ def _rasterise_cached(zones: tuple[ZoneKey, ...], width: int, height: int) -> Zo
     own_u8 = own.astype(np.uint8) * np.uint8(255)
     for mask in (neighbour, own, public, public_u8, own_u8):
         mask.setflags(write=False)
-    return ZoneMasks(width, height, neighbour, public, own, public_u8, own_u8)
+    return ZoneMasks(width, height, neighbour, public, own, public_u8, own_u8, bool(own.any()), bool(neighbour.any()))
