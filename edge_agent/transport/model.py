@@ -3,13 +3,16 @@ them without the MQTT client."""
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from edge_agent.errors import TransportError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 
@@ -93,3 +96,21 @@ class InboundMessage:
             if name == key:
                 return value
         return None
+
+
+def inbound_message(message: Any) -> InboundMessage | None:
+    """Convert a received paho message (None, and logged, if its topic is not UTF-8)."""
+    try:
+        topic = message.topic
+    except UnicodeDecodeError:
+        log.warning("dropped a message whose topic is not UTF-8")
+        return None
+    props = getattr(message, "properties", None)
+    return InboundMessage(
+        topic=topic,
+        payload=bytes(message.payload),
+        retain=bool(message.retain),
+        user_properties=tuple((str(k), str(v)) for k, v in getattr(props, "UserProperty", None) or ()),
+        content_type=getattr(props, "ContentType", None),
+        qos=int(message.qos),
+    )

@@ -11,6 +11,7 @@ listeners, publish-done callbacks) run on that thread and must not block or call
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import ssl
@@ -32,10 +33,11 @@ from edge_agent.transport.model import (
     TlsFiles,
     TlsSettings,
     Will,
+    inbound_message,
     parse_broker_url,
 )
-from edge_agent.transport.parts import part_properties_template, publish_packet_size, split_payload
-from edge_agent.transport.result import Ack, PublishResult
+from edge_agent.transport.parts import plan_parts
+from edge_agent.transport.result import Ack, AnswerBook, PublishResult
 
 __all__ = [
     "BrokerAddress",
@@ -50,9 +52,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Room kept free in every packet beyond what we compute, in case a broker counts differently.
-_PACKET_MARGIN = 256
-_MIN_PART = 1024
 _RECONNECT_MIN_S = 1
 _RECONNECT_MAX_S = 30
 
@@ -94,11 +93,14 @@ class MqttLink:
         self._connack = threading.Event()
         self._connack_error: str | None = None
         self._subscriptions: dict[str, int] = {}
-        self._waiting: dict[int, Ack] = {}
-        self._early: dict[int, tuple[int, str]] = {}
+        self._acks: AnswerBook[tuple[int, str]] = AnswerBook()
+        self._subacks: AnswerBook[tuple[int, str]] = AnswerBook()
+        self._resubscribing = 0
+        self._network_thread: int | None = None
         self._listeners: list[Callable[[bool], None]] = []
         self._max_packet_size: int | None = None
         self._loop_running = False
+        self._stopping = False
         self._client = paho.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
         )
@@ -112,6 +114,7 @@ class MqttLink:
         self._client.on_connect = self._handle_connect
         self._client.on_disconnect = self._handle_disconnect
         self._client.on_publish = self._handle_publish
+        self._client.on_subscribe = self._handle_subscribe
         self._client.on_message = self._handle_message
         self._client.on_connect_fail = self._handle_connect_fail
 
@@ -146,6 +149,7 @@ class MqttLink:
 
         The network loop keeps running afterwards (reconnecting as needed); :meth:`start` is then a no-op.
         """
+        self._stopping = False
         self._connack.clear()
         self._connack_error = None
         self._client.connect_timeout = timeout
@@ -171,6 +175,7 @@ class MqttLink:
         """Run the network loop in the background, connecting and reconnecting with back-off (1 s to 30 s)."""
         if self._loop_running:
             return
+        self._stopping = False
         self._client.connect_async(
             self.address.host,
             self.address.port,
@@ -198,20 +203,19 @@ class MqttLink:
 
         While connected, first give messages still in flight up to ``flush_timeout`` seconds to be acknowledged.
         """
+        self._stopping = True
         if self._connected.is_set():
             deadline = time.monotonic() + flush_timeout
-            with self._lock:
-                in_flight = list(self._waiting.values())
-            for ack in in_flight:
-                if not ack.wait(max(0.0, deadline - time.monotonic())):
-                    break
+            pause = threading.Event()
+            while self._acks.count() and time.monotonic() < deadline:
+                pause.wait(0.02)
             self._client.disconnect()
         self._stop_loop()
         self._connected.clear()
-        with self._lock:
-            pending, self._waiting = list(self._waiting.values()), {}
-        for ack in pending:
-            ack.settle(-1, "link stopped before the broker answered")
+        for deliver in self._acks.take_all():
+            deliver((-1, "link stopped before the broker answered"))
+        for deliver in self._subacks.take_all():
+            deliver((-1, "link stopped before the broker answered"))
 
     @property
     def connected(self) -> bool:
@@ -226,7 +230,8 @@ class MqttLink:
         return self._max_packet_size
 
     def add_connection_listener(self, listener: Callable[[bool], None]) -> None:
-        """Call ``listener(True)`` after each CONNACK and ``listener(False)`` after each disconnect."""
+        """Call ``listener(True)`` once connected and subscribed (after each CONNACK and the SUBACKs of the
+        subscriptions), and ``listener(False)`` after each disconnect."""
         with self._lock:
             self._listeners.append(listener)
 
@@ -239,6 +244,7 @@ class MqttLink:
     def _handle_connect(
         self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Properties | None
     ) -> None:
+        self._network_thread = threading.get_ident()
         if reason.is_failure:
             log.warning("broker %s refused the connection: %s", self.url, reason)
             self._connack_error = f"refused: {reason}"
@@ -247,9 +253,27 @@ class MqttLink:
         self._max_packet_size = getattr(properties, "MaximumPacketSize", None)
         with self._lock:
             subscriptions = list(self._subscriptions.items())
-        for topic_filter, qos in subscriptions:
-            client.subscribe(topic_filter, qos=qos)
+            self._resubscribing = len(subscriptions)
         log.info("connected to %s (max packet size %s)", self.url, self._max_packet_size)
+        if not subscriptions:
+            self._become_ready()
+            return
+        # Ready only once the broker confirmed every subscription: a message published right after the
+        # listeners hear "connected" must not race ahead of our SUBSCRIBE.
+        for topic_filter, qos in subscriptions:
+            _rc, mid = client.subscribe(topic_filter, qos=qos)
+            self._subacks.expect(mid or 0, functools.partial(self._resubscribed, topic_filter))
+
+    def _resubscribed(self, topic_filter: str, answer: tuple[int, str]) -> None:
+        if answer[0] >= 128:
+            log.warning("broker refused the subscription to %s: %s", topic_filter, answer[1])
+        with self._lock:
+            self._resubscribing -= 1
+            ready = self._resubscribing == 0
+        if ready:
+            self._become_ready()
+
+    def _become_ready(self) -> None:
         self._connected.set()
         self._connack.set()
         self._notify_listeners(True)
@@ -263,7 +287,8 @@ class MqttLink:
             self._connack_error = f"connection closed before CONNACK ({reason})"
             self._connack.set()
         if was_connected:
-            log.warning("disconnected from %s: %s", self.url, reason)
+            level = logging.INFO if self._stopping else logging.WARNING
+            log.log(level, "disconnected from %s: %s", self.url, reason)
             self._notify_listeners(False)
 
     def _handle_connect_fail(self, client: paho.Client, userdata: Any) -> None:
@@ -287,17 +312,9 @@ class MqttLink:
         While disconnected the message waits in memory and goes out after the next CONNACK.
         """
         base = tuple(user_properties)
-        limit = self._max_packet_size
-        if limit is not None and publish_packet_size(topic, len(payload), base, content_type, expiry) > limit:
-            if retain:
-                raise TransportError(f"retained message on {topic} exceeds the broker's limit of {limit} bytes")
-            room = base + part_properties_template()
-            chunk = limit - publish_packet_size(topic, 0, room, content_type, expiry) - _PACKET_MARGIN
-            if chunk < _MIN_PART:
-                raise TransportError(f"broker maximum packet size {limit} is too small to split messages")
-            pieces = split_payload(payload, chunk)
-        else:
-            pieces = [(payload, ())]
+        pieces = plan_parts(
+            topic, payload, self._max_packet_size, base, content_type=content_type, expiry=expiry, retain=retain
+        )
         acks = [
             self._publish_one(
                 topic,
@@ -337,62 +354,56 @@ class MqttLink:
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             raise TransportError(f"cannot publish to {topic}: {paho.error_string(info.rc)}")
         ack = Ack()
-        with self._lock:
-            early = self._early.pop(info.mid, None)
-            if early is None:
-                self._waiting[info.mid] = ack
-        if early is not None:
-            ack.settle(*early)
+        self._acks.expect(info.mid, ack.deliver)
         return ack
 
     def _handle_publish(
         self, client: paho.Client, userdata: Any, mid: int, reason: ReasonCode, properties: Properties | None
     ) -> None:
-        # Runs with paho's outgoing-message lock held, possibly before publish() has returned the mid to us:
-        # keep such early answers until _publish_one collects them.
-        answer = (int(reason.value), str(reason))
-        with self._lock:
-            ack = self._waiting.pop(mid, None)
-            if ack is None:
-                self._early[mid] = answer
-                return
+        # Runs with paho's outgoing-message lock held: only hand the answer over, never call paho from here.
         if reason.is_failure:
             log.warning("broker refused message %d: %s", mid, reason)
-        ack.settle(*answer)
+        self._acks.answer(mid, (int(reason.value), str(reason)))
 
     # -- subscribing -----------------------------------------------------------------------------------------
 
-    def subscribe(self, topic_filter: str, qos: int = 1) -> None:
-        """Subscribe now if connected, and again after every reconnect."""
+    def subscribe(self, topic_filter: str, qos: int = 1, timeout: float = 10.0) -> None:
+        """Subscribe, and again after every reconnect. While connected, wait up to ``timeout`` for the SUBACK
+        (except on the network thread, i.e. from a callback) and raise TransportError if the broker refuses."""
         with self._lock:
             self._subscriptions[topic_filter] = qos
-        if self._connected.is_set():
-            try:
-                result, _mid = self._client.subscribe(topic_filter, qos=qos)
-            except ValueError as exc:
-                raise TransportError(f"cannot subscribe to {topic_filter!r}: {exc}") from exc
-            if result not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
-                raise TransportError(f"cannot subscribe to {topic_filter!r}: {paho.error_string(result)}")
+        if not self._connected.is_set():
+            return  # sent with the others after the next CONNACK
+        try:
+            result, mid = self._client.subscribe(topic_filter, qos=qos)
+        except ValueError as exc:
+            raise TransportError(f"cannot subscribe to {topic_filter!r}: {exc}") from exc
+        if result not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            raise TransportError(f"cannot subscribe to {topic_filter!r}: {paho.error_string(result)}")
+        if threading.get_ident() == self._network_thread:
+            return
+        suback = Ack()
+        self._subacks.expect(mid or 0, suback.deliver)
+        if not suback.wait(timeout):
+            if self._connected.is_set():
+                raise TransportError(f"no SUBACK for {topic_filter!r} from {self.url} within {timeout:g}s")
+            return  # the link dropped; the subscription is sent again on reconnect
+        if suback.failed:
+            raise TransportError(f"broker {self.url} refused the subscription to {topic_filter!r}: {suback.reason}")
+
+    def _handle_subscribe(
+        self, client: paho.Client, userdata: Any, mid: int, reasons: list[ReasonCode], properties: Any
+    ) -> None:
+        # One reason per filter: the granted QoS (0-2) or a refusal (>= 128); we send one filter at a time.
+        code = max((int(r.value) for r in reasons), default=128)
+        self._subacks.answer(mid, (code, ", ".join(str(r) for r in reasons)))
 
     def _handle_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
-        try:
-            topic = message.topic
-        except UnicodeDecodeError:
-            log.warning("dropped a message whose topic is not UTF-8")
-            return
-        props = getattr(message, "properties", None)
-        inbound = InboundMessage(
-            topic=topic,
-            payload=bytes(message.payload),
-            retain=bool(message.retain),
-            user_properties=tuple((str(k), str(v)) for k, v in getattr(props, "UserProperty", None) or ()),
-            content_type=getattr(props, "ContentType", None),
-            qos=int(message.qos),
-        )
-        if self._on_message is None:
+        inbound = inbound_message(message)
+        if inbound is None or self._on_message is None:
             return
         try:
             self._on_message(inbound)
         except Exception:
             # A failing handler must not kill the network thread (and with it every later message).
-            log.exception("message handler failed for a message on %s", topic)
+            log.exception("message handler failed for a message on %s", inbound.topic)

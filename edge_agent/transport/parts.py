@@ -32,6 +32,8 @@ MSG = "msg"
 SHA256 = "sha256"
 SIZE = "size"
 MAX_PARTS = 999_999  # part file names have six digits
+PACKET_MARGIN = 256  # room kept free in every part beyond what we compute, in case a broker counts differently
+MIN_PART = 1024
 _MSG_RE = re.compile(r"^[0-9a-f]{32}$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 _PART_RE = re.compile(r"^([1-9][0-9]{0,5})/([1-9][0-9]{0,5})$")
@@ -90,6 +92,31 @@ def split_payload(payload: bytes, chunk: int) -> list[tuple[bytes, UserPropertie
         )
         for i in range(count)
     ]
+
+
+def plan_parts(
+    topic: str,
+    payload: bytes,
+    limit: int | None,
+    user_properties: UserProperties = (),
+    *,
+    content_type: str | None = None,
+    expiry: int | None = None,
+    retain: bool = False,
+) -> list[tuple[bytes, UserProperties]]:
+    """The messages to publish for ``payload`` under a broker maximum packet size of ``limit`` (None: no limit).
+
+    Returns ``[(payload, ())]`` when it fits, else the parts with their extra user properties.
+    """
+    if limit is None or publish_packet_size(topic, len(payload), user_properties, content_type, expiry) <= limit:
+        return [(payload, ())]
+    if retain:
+        raise TransportError(f"retained message on {topic} exceeds the broker's limit of {limit} bytes")
+    room = user_properties + part_properties_template()
+    chunk = limit - publish_packet_size(topic, 0, room, content_type, expiry) - PACKET_MARGIN
+    if chunk < MIN_PART:
+        raise TransportError(f"broker maximum packet size {limit} is too small to split messages")
+    return split_payload(payload, chunk)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
 
 from edge_agent.errors import TransportError
+
+V = TypeVar("V")
 
 
 class Ack:
@@ -50,6 +53,9 @@ class Ack:
     def wait(self, timeout: float) -> bool:
         return self._event.wait(timeout)
 
+    def deliver(self, answer: tuple[int, str]) -> None:
+        self.settle(*answer)
+
 
 class PublishResult:
     """What became of one published payload (all of its parts, if it was split)."""
@@ -63,6 +69,16 @@ class PublishResult:
     @property
     def parts(self) -> int:
         return len(self._acks)
+
+    @property
+    def refused(self) -> bool:
+        """The broker refused a part (PUBACK reason code >= 128): sending it again will not help."""
+        return any(a.code is not None and a.code >= 128 for a in self._acks)
+
+    @property
+    def abandoned(self) -> bool:
+        """The link was stopped before the broker answered every part."""
+        return any(a.code is not None and a.code < 0 for a in self._acks)
 
     @property
     def done(self) -> bool:
@@ -102,3 +118,45 @@ class PublishResult:
 
         for ack in self._acks:
             ack.on_done(check)
+
+
+class AnswerBook(Generic[V]):
+    """Matches the broker's answers (PUBACK, SUBACK) to packet ids, whichever of the two arrives first.
+
+    paho can run the answer callback on its network thread before ``publish()`` or ``subscribe()`` has even
+    returned the packet id to the caller, so an answer with no one waiting yet is kept until someone expects it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: dict[int, Callable[[V], None]] = {}
+        self._early: dict[int, V] = {}
+
+    def expect(self, mid: int, deliver: Callable[[V], None]) -> None:
+        with self._lock:
+            if mid not in self._early:
+                self._waiting[mid] = deliver
+                return
+            value = self._early.pop(mid)
+        deliver(value)
+
+    def answer(self, mid: int, value: V) -> bool:
+        """Deliver ``value``; False if nobody expects ``mid`` yet (the value is then kept)."""
+        with self._lock:
+            deliver = self._waiting.pop(mid, None)
+            if deliver is None:
+                self._early[mid] = value
+                return False
+        deliver(value)
+        return True
+
+    def take_all(self) -> list[Callable[[V], None]]:
+        """Forget every waiter (the link stopped); returns them so that the caller can fail them."""
+        with self._lock:
+            waiting, self._waiting = list(self._waiting.values()), {}
+            self._early.clear()
+        return waiting
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self._waiting)

@@ -9,12 +9,15 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from edge_agent.errors import TransportError
+from edge_agent.outbox.drain import OutboxPublisher
+from edge_agent.outbox.spool import Outbox
 from edge_agent.transport.mqtt import InboundMessage, MqttLink, Will
 from edge_agent.transport.parts import PART, Reassembler
 from edge_agent.transport.topics import Topics, segments_filter
@@ -259,3 +262,159 @@ def test_subscriptions_survive_a_broker_restart(mosquitto, links: list[MqttLink]
     assert ups.get(timeout=WAIT) is True  # reconnected by the network loop, and subscribed again
     assert pub.publish("rtcc/v1/door-1/answers", b"approved").wait(WAIT)
     assert inbox.get().payload == b"approved"
+
+
+# -- the outbox publisher ------------------------------------------------------------------------------------
+
+
+class Received:
+    """A center-side subscriber that records the sequence numbers it receives (joined from parts if split)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.reassembler = Reassembler(folder)
+        self.seqs: list[int] = []
+        self.cond = threading.Condition()
+
+    def __call__(self, msg: InboundMessage) -> None:
+        whole = self.reassembler.feed(msg)
+        if whole is None:
+            return
+        seq = int(whole.split(b":", 1)[0])
+        with self.cond:
+            self.seqs.append(seq)
+            self.cond.notify_all()
+
+    def wait_for(self, count: int, timeout: float = WAIT * 3) -> list[int]:
+        """Wait until ``count`` distinct sequence numbers arrived; returns every arrival (duplicates too)."""
+        with self.cond:
+            assert self.cond.wait_for(lambda: len(set(self.seqs)) >= count, timeout), self.seqs
+            return list(self.seqs)
+
+
+def _until(predicate: Callable[[], bool], timeout: float = WAIT) -> bool:
+    """Poll ``predicate`` (for state that has no event to wait on, such as files on disk)."""
+    pause = threading.Event()
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        pause.wait(0.02)
+    return True
+
+
+def _blob(seq: int, size: int) -> bytes:
+    return f"{seq}:".encode() + os.urandom(size)
+
+
+def _center(links: list[MqttLink], url: str, folder: Path) -> Received:
+    received = Received(folder)
+    # A persistent session: what the broker queued for the center survives its restart.
+    sub = _link(links, url, "center-1", on_message=received, clean_start=False, session_expiry=300)
+    sub.subscribe(segments_filter("rtcc/v1"))
+    sub.connect()
+    sub.start()
+    return received
+
+
+def test_publisher_delivers_in_order_and_deletes(mosquitto_factory, tmp_path: Path, links) -> None:
+    broker = mosquitto_factory(["max_packet_size 65536"])
+    received = _center(links, broker.url, tmp_path / "parts")
+    outbox = Outbox(tmp_path / "outbox", 64 << 20)
+    topic = Topics("rtcc/v1", "door-1").segments
+    for seq in range(12):
+        outbox.put(seq, topic, "c-1", _blob(seq, 1000 if seq % 3 else 200_000))  # every third one is split
+    link = _link(links, broker.url, "door-1")
+    sent: list[int] = []
+    publisher = OutboxPublisher(outbox, link, on_sent=lambda item: sent.append(item.seq))
+    link.connect()
+    publisher.start()
+    try:
+        assert received.wait_for(12) == list(range(12))
+        outbox.put(12, topic, "c-1", _blob(12, 10))
+        publisher.notify()
+        assert received.wait_for(13) == list(range(13))
+        assert _until(lambda: len(sent) == 13)
+    finally:
+        publisher.stop()
+    assert sent == list(range(13))
+    assert publisher.sent_count == 13
+    assert outbox.pending() == []
+    assert [p.name for p in (tmp_path / "outbox").iterdir()] == []
+
+
+def test_publisher_keeps_items_through_a_broker_outage(mosquitto, tmp_path: Path, links) -> None:
+    received = _center(links, mosquitto.url, tmp_path / "parts")
+    outbox = Outbox(tmp_path / "outbox", 64 << 20)
+    topic = Topics("rtcc/v1", "door-1").segments
+    link = _link(links, mosquitto.url, "door-1")
+    publisher = OutboxPublisher(outbox, link)
+    link.start()
+    publisher.start()
+    try:
+        for seq in range(5):
+            outbox.put(seq, topic, "c-1", _blob(seq, 50_000))
+            publisher.notify()
+        assert received.wait_for(5) == list(range(5))
+        mosquitto.stop()
+        for seq in range(5, 10):
+            outbox.put(seq, topic, "c-1", _blob(seq, 50_000))
+            publisher.notify()
+        assert not link.wait_connected(0.5)
+        assert [i.seq for i in outbox.pending()] == list(range(5, 10))  # nothing lost while the broker is away
+        mosquitto.start()
+        assert received.wait_for(10) == list(range(10))
+        assert _until(lambda: not outbox.pending())
+    finally:
+        publisher.stop()
+    assert outbox.pending() == []
+    assert received.seqs == list(range(10))  # each exactly once, in order
+
+
+def test_publisher_recovers_when_the_broker_dies_mid_stream(mosquitto, tmp_path: Path, links) -> None:
+    received = _center(links, mosquitto.url, tmp_path / "parts")
+    outbox = Outbox(tmp_path / "outbox", 64 << 20)
+    topic = Topics("rtcc/v1", "door-1").segments
+    for seq in range(40):
+        outbox.put(seq, topic, "c-1", _blob(seq, 100_000))
+    link = _link(links, mosquitto.url, "door-1")
+    publisher = OutboxPublisher(outbox, link)
+    link.connect()
+    link.start()
+    publisher.start()
+    try:
+        received.wait_for(3)
+        mosquitto.stop()  # while items are in flight
+        assert outbox.pending()  # undelivered items wait on disk
+        mosquitto.start()
+        seqs = received.wait_for(40)
+        assert _until(lambda: not outbox.pending())
+    finally:
+        publisher.stop()
+    assert outbox.pending() == []
+    assert set(seqs) == set(range(40))  # nothing lost
+    # QoS 1 is at-least-once: a message in flight when the broker died may come twice, never out of order.
+    firsts = list(dict.fromkeys(seqs))
+    assert firsts == list(range(40))
+
+
+def test_refused_item_is_set_aside(mosquitto_factory, tmp_path: Path, links) -> None:
+    acl = tmp_path / "acl"
+    acl.write_text("topic readwrite rtcc/v1/door-1/#\n")
+    broker = mosquitto_factory([f"acl_file {acl}"])
+    received = _center(links, broker.url, tmp_path / "parts")
+    outbox = Outbox(tmp_path / "outbox", 1 << 20)
+    outbox.put(1, "rtcc/v1/door-1/segments", "c", _blob(1, 10))
+    outbox.put(2, "rtcc/v1/door-2/segments", "c", _blob(2, 10))  # not this device's topic: PUBACK 135
+    outbox.put(3, "rtcc/v1/door-1/segments", "c", _blob(3, 10))
+    link = _link(links, broker.url, "door-1")
+    publisher = OutboxPublisher(outbox, link)
+    link.connect()
+    publisher.start()
+    try:
+        assert received.wait_for(2) == [1, 3]
+        assert _until(lambda: not outbox.pending())
+    finally:
+        publisher.stop()
+    assert publisher.rejected_count == 1
+    assert outbox.pending() == []
+    assert [p.name for p in (tmp_path / "outbox" / "rejected").iterdir()] == ["00000000000000000002.item"]
