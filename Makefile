@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SOURCE ?= synthetic
 DURATION ?= 30
 
-.PHONY: venv deps demo test lint bench clean
+.PHONY: venv deps demo test lint bench install clean
 
 $(STAMP): pyproject.toml
 	@command -v mosquitto >/dev/null || { echo "installing mosquitto (apt)"; \
@@ -32,6 +32,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+install:  ## as root on the Pi: user, venv, config, service (PROFILE=name|file KEYS=dir CENTER=file BROKER=url)
+	deploy/install.sh $(if $(PROFILE),--profile $(PROFILE)) $(if $(KEYS),--installer-keys $(KEYS)) $(if $(CENTER),--center $(CENTER) --broker $(BROKER))
 
 clean:
 	rm -rf demo-data .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ segments to the share path. The outbox publisher thread drains the durable outbo
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
 import signal
@@ -16,14 +17,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from edge_agent.capture import open_source
 from edge_agent.capture.base import Frame, FrameSource
 from edge_agent.config.loader import load_profile
 from edge_agent.config.models import Profile
+from edge_agent.config.profiles import load_active_profile
 from edge_agent.consent.audit import AuditLog
 from edge_agent.consent.state import ConsentRecord, ConsentStore, describe
-from edge_agent.errors import CaptureError
+from edge_agent.errors import CaptureError, EdgeAgentError
 from edge_agent.identity import DevicePaths, load_enrollment, load_identity
 from edge_agent.redact import build_redactor
 from edge_agent.sdnotify import Notifier
@@ -41,6 +44,7 @@ QUEUE_FRAMES = 8
 class RunOptions:
     data_dir: Path
     profile: str | None = None
+    profile_root: Path | None = None  # a flashed, signature-checked profile (see edge_agent.config.profiles)
     source: str | None = None
     duration: float | None = None
     realtime: bool = True
@@ -59,14 +63,15 @@ class Agent:
     def __init__(self, options: RunOptions) -> None:
         self.options = options
         self.paths = DevicePaths(options.data_dir)
-        self.profile, profile_text = load_profile(options.profile)
-        self.profile_hash = _profile_hash(profile_text, self.profile)
+        self.profile, self.profile_hash = self._load_profile()
         self.identity = load_identity(self.paths)
         self.audit = AuditLog(self.paths.audit)
         self.consent = ConsentStore(self.paths.consent)
         self.summary = RunSummary()
         self.stop_event = threading.Event()
+        self.reload_event = threading.Event()
         self.notifier = Notifier()
+        self.fps = self.profile.camera.fps
         self.redactor = build_redactor(self.profile)
         enrollment = load_enrollment(self.paths)
         self.uplink: Uplink | None = None
@@ -75,11 +80,38 @@ class Agent:
             self.uplink = build_uplink(self.identity, enrollment, self.profile, self.paths)
             self.sharer = self.uplink.sharer(self.consent, self.audit)
 
+    def _load_profile(self) -> tuple[Profile, str]:
+        if self.options.profile_root is not None:
+            profile, text = load_active_profile(self.options.profile_root)
+        else:
+            profile, text = load_profile(self.options.profile)
+        return profile, _profile_hash(text, profile)
+
+    def _reload(self, encoder: SegmentEncoder, record: ConsentRecord) -> SegmentEncoder:
+        """SIGHUP: re-read the profile between segments. A bad profile keeps the old one running."""
+        self.reload_event.clear()
+        try:
+            profile, profile_hash = self._load_profile()
+        except EdgeAgentError as exc:
+            log.error("profile reload refused, keeping %s: %s", self.profile.name, exc)
+            self.audit.append("profile_reload_refused", error=str(exc)[:300])
+            return encoder
+        tail = encoder.flush()
+        if tail is not None:
+            self._segment_done(tail)
+        self.profile, self.profile_hash = profile, profile_hash
+        self.redactor = build_redactor(profile)
+        self.audit.append("profile_reload", profile=profile.name, profile_hash=profile_hash)
+        log.info("profile reloaded: %s", profile.name)
+        return self._encoder(record, first_seq=encoder.next_seq)
+
     def run(self) -> RunSummary:
         source = open_source(self.options.source or self.profile.camera.source, self.profile.camera,
                              realtime=self.options.realtime)
         record = self.consent.current()
-        log.info("device %s, profile %s, source %s", self.identity.device_id, self.profile.name, source.info.description)
+        log.info(
+            "device %s, profile %s, source %s", self.identity.device_id, self.profile.name, source.info.description
+        )
         log.info("consent: %s", describe(record))
         if self.uplink is None:
             log.info("not enrolled with a crime center: nothing can be shared (edge-agent enroll)")
@@ -88,6 +120,8 @@ class Agent:
         self.audit.append("agent_start", profile=self.profile.name, profile_hash=self.profile_hash)
         if self.uplink is not None:
             self.uplink.start(record)
+        # A file plays at its own rate; everything else at the profile's.
+        self.fps = source.info.fps or self.profile.camera.fps
         frames: queue.Queue[Frame | None] = queue.Queue(maxsize=QUEUE_FRAMES)
         capture = threading.Thread(target=self._capture, args=(source, frames), name="capture", daemon=True)
         capture.start()
@@ -133,6 +167,8 @@ class Agent:
             if frame is None:
                 break
             self.notifier.watchdog()
+            if self.reload_event.is_set():
+                encoder = self._reload(encoder, record)
             current = self.consent.current()
             if current != record:
                 encoder = self._consent_changed(record, current, encoder)
@@ -153,7 +189,7 @@ class Agent:
         cam = self.profile.camera
         seconds = seg.live_seconds if record.is_live_at(time.time()) else seg.seconds
         return SegmentEncoder(
-            device_id=self.identity.device_id, width=cam.width, height=cam.height, fps=cam.fps, seconds=seconds,
+            device_id=self.identity.device_id, width=cam.width, height=cam.height, fps=self.fps, seconds=seconds,
             profile_hash=self.profile_hash, first_seq=first_seq, preset=cam.x264_preset,
             bitrate_kbps=cam.bitrate_kbps,
         )
@@ -189,24 +225,26 @@ class Agent:
 
 
 def _profile_hash(profile_text: str, profile: Profile) -> str:
-    import hashlib
-
     zones = profile.model_dump_json(include={"zones"})
     return hashlib.sha256(profile_text.encode("utf-8") + b"\0" + zones.encode("utf-8")).hexdigest()
 
 
 def run_agent(options: RunOptions) -> RunSummary:
     agent = Agent(options)
-    previous: dict[int, object] = {}
+    previous: dict[signal.Signals, Any] = {}
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: stopping", signum)
         agent.stop_event.set()
 
+    def _reload(_signum: int, _frame: FrameType | None) -> None:
+        agent.reload_event.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         previous[sig] = signal.signal(sig, _stop)
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _reload)
     try:
         return agent.run()
     finally:
         for sig, handler in previous.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
+            signal.signal(sig, handler)

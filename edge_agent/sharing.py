@@ -53,6 +53,7 @@ class Sharer:
     def __init__(
         self,
         identity: DeviceIdentity,
+        *,
         recipients: list[Recipient],
         outbox: Outbox,
         topics: Topics,

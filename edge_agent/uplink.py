@@ -43,7 +43,15 @@ class Uplink:
         self.recipients = [Recipient(key) for key in center_recipient_keys(enrollment)]
 
     def sharer(self, consent: ConsentStore, audit: AuditLog) -> Sharer:
-        return Sharer(self.identity, self.recipients, self.outbox, self.topics, consent, audit, self.paths.state)
+        return Sharer(
+            self.identity,
+            recipients=self.recipients,
+            outbox=self.outbox,
+            topics=self.topics,
+            consent=consent,
+            audit=audit,
+            state_path=self.paths.state,
+        )
 
     def start(self, record: ConsentRecord) -> None:
         """Connect in the background: the agent keeps capturing and spooling while the broker is away."""

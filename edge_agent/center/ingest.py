@@ -20,7 +20,7 @@ from edge_agent.center.keys import CenterKeys, CenterPaths, DeviceRegistry
 from edge_agent.errors import EdgeAgentError, OpenError
 from edge_agent.fsutil import append_line, atomic_write
 from edge_agent.seal import OpenedSegment, open_segment
-from edge_agent.segment.decoder import probe_segment
+from edge_agent.segment.decode import probe_segment
 from edge_agent.transport.topics import parse_topic
 
 log = logging.getLogger(__name__)
@@ -41,13 +41,20 @@ class IngestResult:
 
 
 class Ingestor:
-    def __init__(self, paths: CenterPaths, keys: CenterKeys, registry: DeviceRegistry, topic_prefix: str) -> None:
+    def __init__(
+        self,
+        paths: CenterPaths,
+        keys: CenterKeys,
+        registry: DeviceRegistry,
+        topic_prefix: str,
+        counts: Counter[str] | None = None,
+    ) -> None:
         self._paths = paths
         self._keys = keys
         self._registry = registry
         self._prefix = topic_prefix
         self._lock = threading.Lock()
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter() if counts is None else counts
 
     def _count(self, result: IngestResult) -> IngestResult:
         with self._lock:

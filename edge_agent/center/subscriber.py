@@ -29,10 +29,16 @@ class SubscribeOptions:
     tls: TlsSettings | None = None
 
 
-def run_subscriber(paths: CenterPaths, options: SubscribeOptions, stop: threading.Event | None = None) -> Counter[str]:
-    """Subscribe until ``duration`` elapses or ``stop`` is set; returns the ingest counts."""
+def run_subscriber(
+    paths: CenterPaths,
+    options: SubscribeOptions,
+    stop: threading.Event | None = None,
+    counts: Counter[str] | None = None,
+) -> Counter[str]:
+    """Subscribe until ``duration`` elapses or ``stop`` is set; returns the ingest counts (updated live in
+    ``counts`` when given)."""
     keys = load_keys(paths)
-    ingestor = Ingestor(paths, keys, DeviceRegistry(paths.devices), options.topic_prefix)
+    ingestor = Ingestor(paths, keys, DeviceRegistry(paths.devices), options.topic_prefix, counts)
     reassembler = Reassembler(paths.parts)
     stop = stop or threading.Event()
 

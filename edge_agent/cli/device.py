@@ -53,6 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             RunOptions(
                 data_dir=paths.root,
                 profile=args.profile,
+                profile_root=Path(args.profile_root) if args.profile_root else None,
                 source=args.source,
                 duration=args.duration,
                 realtime=not args.fast,
@@ -111,6 +112,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="run the agent (default: synthetic scene, default profile, consent off)")
     p.add_argument("--source", help="synthetic | usb:N | rtsp://... | FILE | FOLDER | picamera2 (default: profile)")
     p.add_argument("--profile", help="profile name or .toml path (default: the embedded default)")
+    p.add_argument(
+        "--profile-root",
+        metavar="DIR",
+        help="use the profile flashed under DIR (e.g. /etc/edge-agent), signature checked; overrides --profile",
+    )
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--fast", action="store_true", help="do not pace file and synthetic sources in real time")
     p.set_defaults(func=cmd_run)

@@ -24,11 +24,11 @@ def _line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
     """Best-effort line number of the deepest named key of ``loc`` in a TOML or JSON text."""
     for part in reversed(loc):
         if isinstance(part, str):
-            pattern = re.compile(rf'^\s*"?{re.escape(part)}"?\s*[=:]', re.MULTILINE)
+            pattern = re.compile(rf'^[ \t]*"?{re.escape(part)}"?\s*[=:]', re.MULTILINE)
             match = pattern.search(text)
             if match:
                 return text.count("\n", 0, match.start()) + 1
-            table = re.compile(rf"^\s*\[+\s*(?:[\w.-]+\.)?{re.escape(part)}\s*\]+", re.MULTILINE)
+            table = re.compile(rf"^[ \t]*\[+\s*(?:[\w.-]+\.)?{re.escape(part)}\s*\]+", re.MULTILINE)
             match = table.search(text)
             if match:
                 return text.count("\n", 0, match.start()) + 1
