@@ -29,6 +29,7 @@ BACKGROUND_SECONDS = 2.0  # time constant of the background where nothing moves
 MIN_THRESHOLD = 14.0  # grey levels: below this a difference is camera noise on any sensor
 NOISE_SIGMAS = 3.5  # above the per-pixel noise level
 NOISE_FLOOR = 4.0  # the noise estimate never drops below this (a perfectly still synthetic scene)
+GAIN_SAMPLE_STEP = 3  # every n-th row and column is enough to measure the overall brightness
 STACK_GAP = 0.6  # blobs one above the other closer than this share of the taller one's height are one object
 
 
@@ -86,7 +87,9 @@ class BackgroundModel:
         dt = t - (self._last_t if self._last_t is not None else t)
         self._last_t = t
         assert self._noise is not None
-        diff = cv2.absdiff(image.astype(np.float32), self._bg)
+        frame = image.astype(np.float32)
+        self._follow_light(frame, hold)
+        diff = cv2.absdiff(frame, self._bg)
         if diff.ndim == 3:
             b, g, r = cv2.split(diff)
             diff = cv2.max(cv2.max(b, g), r)
@@ -96,6 +99,28 @@ class BackgroundModel:
         fg = self._clean(raw)
         self._learn(image, dist, fg, hold, dt)
         return fg
+
+    def _follow_light(self, frame: FloatImage, hold: U8Mask | None) -> None:
+        """Scale the whole background by the change of overall brightness (clouds, auto exposure).
+
+        Without this, a cloud turns large areas into foreground, and the selective update would then keep them
+        so for minutes. The gain is the median ratio over pixels outside held boxes, so people do not bias it;
+        a global gain cannot erase a person, unlike a local one.
+        """
+        assert self._bg is not None
+        step = GAIN_SAMPLE_STEP
+        f = frame[::step, ::step].reshape(-1, frame.shape[2] if frame.ndim == 3 else 1)
+        b = self._bg[::step, ::step].reshape(f.shape)
+        valid = b.min(axis=1) > 16.0
+        if hold is not None:
+            valid &= hold[::step, ::step].reshape(-1) == 0
+        if int(valid.sum()) < 64:
+            return
+        gain = np.median(f[valid] / b[valid], axis=0)
+        gain = np.clip(gain, 0.5, 2.0).astype(np.float32)
+        if np.all(np.abs(gain - 1.0) < 0.01):
+            return
+        self._bg *= gain if self._bg.ndim == 3 else gain[0]
 
     def _start(self, t: float) -> None:
         stack = np.stack(self._warm)

@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 
 FACE_PADDING = 0.35  # faces: hair, ears and a jittery box
 HEAD_SHARE = 0.35  # in own zones, the top share of a person's box that is masked as the head
-TOP_EXTRA = 0.1
-EDGE_PIXELS = 1.0  # extra padding above a person's box: the head is what identifies
+TOP_EXTRA = 0.05  # extra padding above a person's box: the head is what identifies
+EDGE_PIXELS = 1.0  # detection pixels added on every side (see _pad_body)
 
 
 def _pad_body(box: Box, pad: float) -> Box:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in detection-image pixels
 
 SIZE_MEMORY = 0.8  # share of the recent size a track keeps when its detection shrinks
+WIDTH_MEMORY = 0.8  # the same for the width (a person's width flickers with each step)
 MAX_SPEED_BOXES = 1.0  # a held box stretches by at most this many box widths per second
 MIN_HOLD_SECONDS = 0.5  # a track seen for less than the hold time is held for as long as it was seen, at least this
 
@@ -61,8 +62,10 @@ class Track:
         self.vx = 0.5 * self.vx + 0.5 * (cx - ox) / dt
         self.vy = 0.5 * self.vy + 0.5 * (cy - oy) / dt
         w, h = detected[2] - detected[0], detected[3] - detected[1]
-        # Keep most of the recent size: a shrinking detection is more often a partial one than a shrinking person.
-        self.width = max(w, SIZE_MEMORY * self.width + (1 - SIZE_MEMORY) * w)
+        # Keep most of the recent height: a shorter detection is more often a partial one (a torso that matches
+        # the background) than a shrinking person. The width follows the detection, so that a box that covered
+        # a passing group does not stay group-sized around the one person it follows afterwards.
+        self.width = max(w, WIDTH_MEMORY * self.width + (1 - WIDTH_MEMORY) * w)
         self.height = max(h, SIZE_MEMORY * self.height + (1 - SIZE_MEMORY) * h)
         # Keep the bottom (feet) and the horizontal centre; a lost head or torso is restored upwards.
         self.box = (cx - self.width / 2, detected[3] - self.height, cx + self.width / 2, detected[3])
