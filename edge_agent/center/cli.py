@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -61,7 +63,10 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
         client_id=args.client_id,
         tls=tls_from_args(args),
     )
-    counts = run_subscriber(_paths(args), options)
+    stop = threading.Event()
+    # systemd and the demo stop the subscriber with SIGTERM: finish the message in hand and print the counts.
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())
+    counts = run_subscriber(_paths(args), options, stop)
     print(
         f"stored {counts['stored']} segment(s), {counts['duplicate']} duplicate(s), "
         f"{counts['rejected']} rejected; evidence in {_paths(args).store}"
