@@ -1,0 +1,104 @@
+"""The command lines: every command described, user mistakes get one line and no traceback, nothing is lost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge_agent.devbroker import free_port
+from edge_agent.outbox.spool import Outbox
+from tests.integration.spine_helpers import CenterThread, grant_live, make_setup, run_device, wait_for
+
+
+def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def _assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert len(lines) == 1, proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    ("module", "commands"),
+    [
+        ("edge_agent", ["keys", "enroll", "run", "status", "consent", "redact", "profile"]),
+        ("edge_agent.center", ["keys", "devices", "subscribe", "verify"]),
+    ],
+)
+def test_help_describes_every_command(module, commands):
+    proc = _run(module, "--help")
+    assert proc.returncode == 0
+    for command in commands:
+        assert command in proc.stdout
+    sub = _run(module, commands[0], "--help")
+    assert sub.returncode == 0 and "usage:" in sub.stdout
+
+
+def test_missing_profile_file_is_one_line(tmp_path):
+    proc = _run("edge_agent", "--data-dir", str(tmp_path), "run", "--profile", str(tmp_path / "nope.toml"))
+    _assert_one_line_error(proc, "nope.toml", "not found")
+
+
+def test_malformed_profile_names_file_key_and_line(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n\n[camera]\nfps = -3\n')
+    proc = _run("edge_agent", "--data-dir", str(tmp_path / "d"), "run", "--profile", str(bad))
+    _assert_one_line_error(proc, "bad.toml:4", "camera.fps")
+
+
+def test_unknown_key_is_refused_not_ignored(tmp_path):
+    bad = tmp_path / "typo.toml"
+    bad.write_text('name = "x"\n[segment]\nsecondz = 3\n')
+    proc = _run("edge_agent", "--data-dir", str(tmp_path / "d"), "run", "--profile", str(bad))
+    _assert_one_line_error(proc, "typo.toml", "segment.secondz")
+
+
+def test_bad_source_is_one_line(tmp_path):
+    proc = _run("edge_agent", "--data-dir", str(tmp_path), "run", "--source", str(tmp_path / "missing.mp4"))
+    _assert_one_line_error(proc, "missing.mp4")
+
+
+def test_grant_needs_a_bound_and_respects_the_cap(tmp_path):
+    _assert_one_line_error(_run("edge_agent", "--data-dir", str(tmp_path), "consent", "live"), "--for")
+    _assert_one_line_error(
+        _run("edge_agent", "--data-dir", str(tmp_path), "consent", "live", "--for", "3d"), "cap"
+    )
+
+
+def test_run_without_arguments_says_nothing_is_shared(tmp_path):
+    proc = _run("edge_agent", "run", "--duration", "2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing is shared" in proc.stderr.lower() or "nothing can be shared" in proc.stderr.lower()
+    assert (tmp_path / "edge-data" / "device.pub.json").exists()
+
+
+def test_center_errors_are_one_line(tmp_path):
+    _assert_one_line_error(_run("edge_agent.center", "--dir", str(tmp_path), "devices", "add", "nope.json"), "nope")
+    proc = _run("edge_agent.center", "--dir", str(tmp_path), "subscribe", "--broker", "mqtt://127.0.0.1:1")
+    _assert_one_line_error(proc)
+
+
+def test_unreachable_broker_loses_nothing(tmp_path, mosquitto_factory):
+    """The broker is down for the whole first run: segments stay in the outbox and arrive on the next run."""
+    port = free_port()
+    setup = make_setup(tmp_path, f"mqtt://127.0.0.1:{port}")
+    grant_live(setup)
+    first = run_device(setup, duration=3.0)
+    assert first.shared >= 2 and first.delivered == 0
+    spooled = [item.seq for item in Outbox(setup.device.outbox, 1 << 30).pending()]
+    assert spooled == list(range(first.shared))
+    mosquitto_factory(port=port)
+    with CenterThread(setup) as center:
+        second = run_device(setup, duration=2.0)
+        total = first.shared + second.shared
+        assert wait_for(lambda: center.counts["stored"] >= total, timeout=15)
+    assert center.counts["stored"] == total and center.counts["rejected"] == 0
+    assert Outbox(setup.device.outbox, 1 << 30).pending() == []
