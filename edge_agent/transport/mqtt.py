@@ -148,7 +148,12 @@ class MqttLink:
         """Connect and wait for the broker's CONNACK; TransportError naming the URL if that fails.
 
         The network loop keeps running afterwards (reconnecting as needed); :meth:`start` is then a no-op.
+        If the loop already runs (after :meth:`start`), this only waits for the connection.
         """
+        if self._loop_running:
+            if not self._connected.wait(timeout):
+                raise TransportError(f"cannot reach broker {self.url}: not connected within {timeout:g}s")
+            return
         self._stopping = False
         self._connack.clear()
         self._connack_error = None
@@ -219,6 +224,7 @@ class MqttLink:
 
     @property
     def connected(self) -> bool:
+        """Connected, and every subscription confirmed by the broker."""
         return self._connected.is_set()
 
     def wait_connected(self, timeout: float | None = None) -> bool:
@@ -309,7 +315,9 @@ class MqttLink:
     ) -> PublishResult:
         """Queue ``payload`` for ``topic``; split into parts if it exceeds the broker's maximum packet size.
 
-        While disconnected the message waits in memory and goes out after the next CONNACK.
+        While disconnected the message waits in memory and goes out after the next CONNACK. Before the first
+        CONNACK the broker's limit is unknown, so large payloads should wait for :attr:`connected` (the outbox
+        publisher does).
         """
         base = tuple(user_properties)
         pieces = plan_parts(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import ipaddress
 import os
 import queue
 import signal
@@ -14,11 +16,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from edge_agent.errors import TransportError
 from edge_agent.outbox.drain import OutboxPublisher
 from edge_agent.outbox.spool import Outbox
-from edge_agent.transport.mqtt import InboundMessage, MqttLink, Will
+from edge_agent.transport.mqtt import InboundMessage, MqttLink, TlsSettings, Will
 from edge_agent.transport.parts import PART, Reassembler
 from edge_agent.transport.topics import Topics, segments_filter
 
@@ -36,13 +42,6 @@ class Inbox:
 
     def get(self, timeout: float = WAIT) -> InboundMessage:
         return self.messages.get(timeout=timeout)
-
-    def empty_for(self, seconds: float) -> bool:
-        try:
-            self.messages.get(timeout=seconds)
-        except queue.Empty:
-            return True
-        return False
 
 
 @pytest.fixture
@@ -165,7 +164,11 @@ def test_clean_stop_does_not_fire_the_will(mosquitto, links: list[MqttLink]) -> 
     dev = MqttLink(mosquitto.url, client_id="door-1", will=Will("rtcc/v1/door-1/status", b"offline"))
     dev.connect()
     dev.stop()
-    assert inbox.empty_for(1.0)
+    # A will would be queued at the disconnect, before this marker from another client.
+    other = _link(links, mosquitto.url, "door-2")
+    other.connect()
+    assert other.publish("rtcc/v1/door-2/status", b"marker").wait(WAIT)
+    assert inbox.get().payload == b"marker"
 
 
 def test_refused_publish_raises_instead_of_retrying(mosquitto_factory, tmp_path: Path, links) -> None:
@@ -418,3 +421,88 @@ def test_refused_item_is_set_aside(mosquitto_factory, tmp_path: Path, links) -> 
     assert publisher.rejected_count == 1
     assert outbox.pending() == []
     assert [p.name for p in (tmp_path / "outbox" / "rejected").iterdir()] == ["00000000000000000002.item"]
+
+
+# -- TLS with client certificates ----------------------------------------------------------------------------
+
+
+def _cert(
+    name: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name, signer: ec.EllipticCurvePrivateKey, *, ca: bool
+) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if name == "127.0.0.1":
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
+    return builder.sign(signer, hashes.SHA256())
+
+
+def _write_pki(folder: Path) -> dict[str, Path]:
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test center CA")])
+    files: dict[str, Path] = {}
+    ca = _cert("test center CA", ca_key, ca_name, ca_key, ca=True)
+    files["ca"] = folder / "ca.pem"
+    files["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    for name, label in [("127.0.0.1", "server"), ("door-1", "client")]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = _cert(name, key, ca_name, ca_key, ca=False)
+        files[label] = folder / f"{label}.pem"
+        files[label].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        files[f"{label}-key"] = folder / f"{label}.key"
+        files[f"{label}-key"].write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    return files
+
+
+def test_mutual_tls(mosquitto_factory, tmp_path: Path, links: list[MqttLink]) -> None:
+    pki = _write_pki(tmp_path)
+    acl = tmp_path / "acl"
+    acl.write_text("pattern readwrite rtcc/v1/%u/#\n")
+    broker = mosquitto_factory(
+        [
+            f"cafile {pki['ca']}",
+            f"certfile {pki['server']}",
+            f"keyfile {pki['server-key']}",
+            "require_certificate true",
+            "use_identity_as_username true",
+            f"acl_file {acl}",
+        ]
+    )
+    url = f"mqtts://127.0.0.1:{broker.port}"
+    link = _link(
+        links,
+        url,
+        "door-1",
+        tls=TlsSettings(ca_file=pki["ca"], cert_file=pki["client"], key_file=pki["client-key"]),
+    )
+    link.connect()
+    assert link.publish("rtcc/v1/door-1/status", b"online").wait(WAIT)
+    # The certificate's name is the identity: another device's topic is refused.
+    with pytest.raises(TransportError, match=r"\(135\)"):
+        link.publish("rtcc/v1/door-2/status", b"online").wait(WAIT)
+
+    anonymous = MqttLink(url, client_id="door-1", tls=TlsSettings(ca_file=pki["ca"]))
+    with pytest.raises(TransportError, match=rf"cannot reach broker mqtts://127\.0\.0\.1:{broker.port}"):
+        anonymous.connect(timeout=3)
+    anonymous.stop()
+
+
+def test_tls_settings_errors(tmp_path: Path) -> None:
+    with pytest.raises(TransportError, match="use mqtts://"):
+        MqttLink("mqtt://127.0.0.1:1", client_id="door-1", tls=TlsSettings(ca_file=tmp_path / "ca.pem"))
+    with pytest.raises(TransportError, match="cannot load TLS files"):
+        MqttLink("mqtts://127.0.0.1:1", client_id="door-1", tls=TlsSettings(ca_file=tmp_path / "missing.pem"))
