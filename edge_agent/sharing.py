@@ -100,10 +100,10 @@ class Sharer:
                 evicted = self._outbox.put(seq, self._topics.segments, record.id, sealed.blob)
             except (OSError, EdgeAgentError) as exc:
                 log.error("segment %d not spooled: %s", seq, exc)
-                self._audit.append("outbox_error", seq=seq, error=str(exc)[:200])
+                self._audit.append("outbox_error", segment=seq, error=str(exc)[:200])
                 return None
         for item in evicted:
-            self._audit.append("outbox_evicted", seq=item.seq, size=item.size)
+            self._audit.append("outbox_evicted", segment=item.seq, size=item.size)
         return sealed
 
     def drop_live_grants(self) -> list[OutboxItem]:

@@ -92,7 +92,7 @@ def shared_seqs(device: DevicePaths) -> list[int]:
     """Sequence numbers the device's audit log says were sealed into the outbox."""
     if not device.audit.exists():
         return []
-    return [int(e["seq"]) for e in AuditLog(device.audit).entries() if e.get("kind") == "segment_shared"]
+    return [int(e["segment"]) for e in AuditLog(device.audit).entries() if e.get("kind") == "segment_shared"]
 
 
 def outbox_items(device: DevicePaths) -> list[Path]:
