@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
+
 REPO = Path(__file__).resolve().parent.parent
 SIZES: tuple[tuple[int, int], ...] = ((640, 360), (1280, 720), (1920, 1080))
 
@@ -34,8 +36,6 @@ def pin(cores: int) -> int:
     available = sorted(os.sched_getaffinity(0))
     chosen = available if cores <= 0 else available[:cores]
     os.sched_setaffinity(0, set(chosen))
-    import cv2  # local: keep this module cheap to import for the runner
-
     cv2.setNumThreads(len(chosen))
     return len(chosen)
 

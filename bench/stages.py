@@ -25,16 +25,16 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import REPO, emit, median, pin  # noqa: E402
+from common import REPO, emit, median, pin
 
-from edge_agent.capture.base import Frame  # noqa: E402
-from edge_agent.capture.synthetic import SyntheticScene  # noqa: E402
-from edge_agent.config.loader import load_profile  # noqa: E402
-from edge_agent.redact import build_redactor  # noqa: E402
-from edge_agent.redact.redactor import RedactedFrame  # noqa: E402
-from edge_agent.seal import Recipient, seal_segment  # noqa: E402
-from edge_agent.segment import SegmentEncoder  # noqa: E402
-from edge_agent.segment.model import Segment  # noqa: E402
+from edge_agent.capture.base import Frame
+from edge_agent.capture.synthetic import SyntheticScene
+from edge_agent.config.loader import load_profile
+from edge_agent.redact import build_redactor
+from edge_agent.redact.redactor import RedactedFrame
+from edge_agent.seal import Recipient, seal_segment
+from edge_agent.segment import SegmentEncoder
+from edge_agent.segment.model import Segment
 
 FPS = 15.0
 WARMUP = 20  # frames the redactor sees before timing starts (background model, tracker)

@@ -25,6 +25,7 @@ from edge_agent.config.loader import load_profile
 from edge_agent.config.models import Profile
 from edge_agent.config.profiles import load_active_profile
 from edge_agent.consent.audit import AuditLog
+from edge_agent.consent.service import ConsentService
 from edge_agent.consent.state import ConsentRecord, ConsentStore, describe
 from edge_agent.errors import CaptureError, EdgeAgentError
 from edge_agent.identity import DevicePaths, load_enrollment, load_identity
@@ -79,6 +80,8 @@ class Agent:
         if enrollment is not None:
             self.uplink = build_uplink(self.identity, enrollment, self.profile, self.paths)
             self.sharer = self.uplink.sharer(self.consent, self.audit)
+        self.consent_service = ConsentService(self.paths, self.profile, self.identity, consent=self.consent,
+                                              audit=self.audit, uplink=self.uplink, sharer=self.sharer)
 
     def _load_profile(self) -> tuple[Profile, str]:
         if self.options.profile_root is not None:
@@ -118,6 +121,7 @@ class Agent:
         elif not record.is_live_at(time.time()):
             log.info("nothing is shared until the homeowner gives consent (edge-agent consent live --for 1h)")
         self.audit.append("agent_start", profile=self.profile.name, profile_hash=self.profile_hash)
+        self.consent_service.start()  # subscribes to police requests before the uplink connects
         if self.uplink is not None:
             self.uplink.start(record)
         # A file plays at its own rate; everything else at the profile's.
@@ -133,6 +137,7 @@ class Agent:
             source.close()
             capture.join(timeout=5)
             self.notifier.stopping()
+            self.consent_service.stop()
             if self.uplink is not None:
                 self.summary.delivered = self.uplink.stop(drain_timeout=15.0)
             self.audit.append("agent_stop", frames=self.summary.frames, segments=self.summary.segments,
@@ -144,6 +149,10 @@ class Agent:
             for frame in source.frames():
                 if self.stop_event.is_set():
                     break
+                if not self.options.realtime:
+                    # An unpaced file or scene is processed whole: wait for room rather than drop.
+                    _put_waiting(frames, frame, self.stop_event)
+                    continue
                 try:
                     frames.put_nowait(frame)
                 except queue.Full:
@@ -174,6 +183,7 @@ class Agent:
                 encoder = self._consent_changed(record, current, encoder)
                 record = current
             redacted = self.redactor.redact(frame)
+            self.consent_service.frame_redacted(redacted.fail_closed)
             self.summary.frames += 1
             for reason in redacted.fail_closed:
                 self.summary.events[reason] += 1
@@ -211,6 +221,8 @@ class Agent:
 
     def _segment_done(self, segment: Segment) -> None:
         self.summary.segments += 1
+        if not self.redactor.scene_shifted:
+            self.consent_service.segment_made(segment)  # local retention, encrypted at rest
         if self.sharer is None or self.redactor.scene_shifted:
             return
         record = self.sharer.covering_record(segment)
@@ -220,8 +232,17 @@ class Agent:
         if sealed is not None and self.uplink is not None:
             self.summary.shared += 1
             self.uplink.notify()
-            self.audit.append("segment_shared", seq=sealed.meta.seq, consent_id=record.id,
+            self.audit.append("segment_shared", segment=sealed.meta.seq, consent_id=record.id,
                               header_hash=sealed.header_hash)
+
+
+def _put_waiting(frames: queue.Queue[Frame | None], frame: Frame, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            frames.put(frame, timeout=0.2)
+            return
+        except queue.Full:
+            continue
 
 
 def _profile_hash(profile_text: str, profile: Profile) -> str:
