@@ -26,12 +26,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import cv2
 import numpy as np
 
 from edge_agent.capture.base import Frame, Image
 from edge_agent.config.models import RedactionSettings, Zone
-from edge_agent.redact.masking import apply_mask, block_size
+from edge_agent.redact.masking import apply_mask, block_size, shrink
 from edge_agent.redact.scene import SceneGuard
 from edge_agent.redact.zones import Mask, ZoneMasks, rasterise
 
@@ -154,7 +153,7 @@ class Redactor:
         size = detect_size(width, height, *self._detect_box)
         if size == (width, height):
             return image.copy()
-        return np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+        return shrink(image, *size)
 
     def _check_scene(self, small: Image) -> bool:
         if self._recalibrate:
