@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 
 from edge_agent.config.models import Enrollment, Profile
 from edge_agent.consent.audit import AuditLog
@@ -18,7 +19,7 @@ from edge_agent.seal import Recipient
 from edge_agent.seal.signed import sign_document
 from edge_agent.sharing import Sharer
 from edge_agent.status import Status, offline_payload
-from edge_agent.transport.mqtt import MqttLink, Will
+from edge_agent.transport.mqtt import InboundMessage, MqttLink, Will
 from edge_agent.transport.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -38,9 +39,21 @@ class Uplink:
             will=Will(self.topics.status, offline_payload(identity.device_id), retain=True),
             keepalive=profile.mqtt.keepalive,
             max_inflight=profile.mqtt.max_inflight,
+            on_message=self._dispatch,
         )
+        self._handlers: dict[str, Callable[[bytes], None]] = {}
         self.publisher = OutboxPublisher(self.outbox, self.link)
         self.recipients = [Recipient(key) for key in center_recipient_keys(enrollment)]
+
+    def listen(self, topic: str, handler: Callable[[bytes], None]) -> None:
+        """Hand every message on ``topic`` to ``handler`` (on the network thread: it must not block)."""
+        self._handlers[topic] = handler
+        self.link.subscribe(topic, qos=1)
+
+    def _dispatch(self, message: InboundMessage) -> None:
+        handler = self._handlers.get(message.topic)
+        if handler is not None:
+            handler(message.payload)
 
     def sharer(self, consent: ConsentStore, audit: AuditLog) -> Sharer:
         return Sharer(

@@ -8,14 +8,18 @@ daemon makes before sealing and again before publishing every segment.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge_agent.errors import ConsentError
-from edge_agent.fsutil import atomic_write
+from edge_agent.fsutil import append_line, atomic_write
+from edge_agent.seal.signed import sign_document
 
 Mode = Literal["off", "live", "on-request"]
 MODES: tuple[Mode, ...] = ("off", "live", "on-request")
@@ -32,9 +36,15 @@ class ConsentRecord:
     expires_at: float | None
     replaces: str | None = None
     reason: str = ""
+    # Optional daily hours of a live grant, "HH:MM-HH:MM" in the homeowner's local time at the grant, which is
+    # recorded as an offset from UTC so that the center evaluates the same hours whatever its own zone.
+    daily: str = ""
+    utc_offset_min: int = 0
 
     def is_live_at(self, t: float) -> bool:
-        return self.mode == "live" and self.starts_at <= t and (self.expires_at is None or t < self.expires_at)
+        if self.mode != "live" or t < self.starts_at or (self.expires_at is not None and t >= self.expires_at):
+            return False
+        return not self.daily or _within_daily(self.daily, self.utc_offset_min, t)
 
     def covers(self, start: float, end: float) -> bool:
         """A live grant covers a segment whose whole span lies inside the grant."""
@@ -55,6 +65,39 @@ def new_record_id() -> str:
     return LIVE_PREFIX + secrets.token_hex(8)
 
 
+_DAILY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+def parse_daily(text: str) -> tuple[int, int]:
+    """``"HH:MM-HH:MM"`` as minutes of the day; an end before the start wraps past midnight."""
+    match = _DAILY.fullmatch(text.strip())
+    if not match:
+        raise ConsentError(f"daily hours {text!r}: expected HH:MM-HH:MM, e.g. 08:00-18:00")
+    first = int(match[1]) * 60 + int(match[2])
+    last = int(match[3]) * 60 + int(match[4])
+    if first == last or last > 24 * 60:
+        raise ConsentError(f"daily hours {text!r}: the start and end must differ and end by 24:00")
+    return first, last
+
+
+def _within_daily(daily: str, offset_min: int, t: float) -> bool:
+    first, last = parse_daily(daily)
+    minute = ((t / 60.0) + offset_min) % (24 * 60)
+    return first <= minute < last if first < last else (minute >= first or minute < last)
+
+
+def local_utc_offset_min(t: float) -> int:
+    return round((time.localtime(t).tm_gmtoff or 0) / 60)
+
+
+def record_from_dict(data: object, source: Path | str) -> ConsentRecord:
+    """Parse a record (from ``consent.json`` or a verified consent message). ConsentError names ``source``."""
+    record = _parse_record(data, Path(str(source)))
+    if record.daily:
+        parse_daily(record.daily)
+    return record
+
+
 def _parse_record(data: object, source: Path) -> ConsentRecord:
     if not isinstance(data, dict):
         raise ConsentError(f"{source}: consent record is not an object")
@@ -71,6 +114,8 @@ def _parse_record(data: object, source: Path) -> ConsentRecord:
             expires_at=None if expires is None else float(expires),
             replaces=None if data.get("replaces") is None else str(data["replaces"]),
             reason=str(data.get("reason", "")),
+            daily=str(data.get("daily", "")),
+            utc_offset_min=int(data.get("utc_offset_min", 0)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConsentError(f"{source}: consent record is malformed: {exc}") from exc
@@ -103,10 +148,52 @@ class ConsentStore:
         doc: dict[str, object] = {"record": record.to_dict()}
         if signed is not None:
             doc["signed"] = signed.decode("ascii")
+            # Every record ever made, signed: the transparency report and the center's coverage checks use it.
+            append_line(self.history_path, signed.decode("ascii"))
         atomic_write(self.path, json.dumps(doc, indent=2, sort_keys=True).encode("utf-8"), mode=0o600)
 
+    @property
+    def history_path(self) -> Path:
+        return self.path.with_name("consent-history.jsonl")
 
-def live_record(now: float, until: float, previous: ConsentRecord, max_hours: float) -> ConsentRecord:
+    def signed(self) -> bytes | None:
+        """The signed form of the current record, when it was written with one."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConsentError(f"{self.path}: cannot read consent record: {exc}") from exc
+        text = data.get("signed") if isinstance(data, dict) else None
+        return text.encode("ascii") if isinstance(text, str) else None
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every signed record written here, oldest first (the wire form: ``{"doc", "kid", "sig"}``)."""
+        if not self.history_path.exists():
+            return []
+        out = []
+        for line in self.history_path.read_text(encoding="utf-8").splitlines():
+            try:
+                wire = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a torn last line after a power cut; the record itself is in consent.json
+            if isinstance(wire, dict) and isinstance(wire.get("doc"), dict):
+                out.append(wire)
+        return out
+
+
+def consent_document(record: ConsentRecord, device_id: str) -> dict[str, Any]:
+    """The signed consent message: the record, its kind and the device it belongs to."""
+    return {"type": "consent", "device_id": device_id, **record.to_dict()}
+
+
+def sign_record(record: ConsentRecord, device_id: str, key: Ed25519PrivateKey) -> bytes:
+    return sign_document(consent_document(record, device_id), key)
+
+
+def live_record(
+    now: float, until: float, previous: ConsentRecord, max_hours: float, daily: str = ""
+) -> ConsentRecord:
     if until <= now:
         raise ConsentError("a live grant must end in the future")
     hours = (until - now) / 3600.0
@@ -114,7 +201,16 @@ def live_record(now: float, until: float, previous: ConsentRecord, max_hours: fl
         raise ConsentError(
             f"a live grant of {hours:.2f} h exceeds this profile's cap of {max_hours:g} h (consent.max_live_hours)"
         )
+    if daily:
+        parse_daily(daily)
+        return ConsentRecord(new_record_id(), "live", now, now, until, replaces=previous.id, daily=daily.strip(),
+                             utc_offset_min=local_utc_offset_min(now))
     return ConsentRecord(new_record_id(), "live", now, now, until, replaces=previous.id)
+
+
+def on_request_record(now: float, previous: ConsentRecord) -> ConsentRecord:
+    """Nothing streams; the center may ask for a window and the homeowner answers each request."""
+    return ConsentRecord(new_record_id(), "on-request", now, now, None, replaces=previous.id)
 
 
 def revoke_record(now: float, previous: ConsentRecord, reason: str = "") -> ConsentRecord:
@@ -128,6 +224,8 @@ def describe(record: ConsentRecord, now: float | None = None) -> str:
         left = record.expires_at - now
         end = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(record.expires_at))
         return f"LIVE: redacted video is streaming to the crime center until {end} ({left / 60:.0f} min left)"
+    if record.mode == "live" and record.daily and record.expires_at is not None and now < record.expires_at:
+        return f"LIVE (daily {record.daily}): outside the daily hours now, so nothing is shared"
     if record.mode == "live":
         return "OFF: the live grant has ended; nothing is shared"
     if record.mode == "on-request":
