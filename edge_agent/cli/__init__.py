@@ -19,6 +19,8 @@ from edge_agent.errors import EdgeAgentError
 COMMAND_MODULES = (
     "edge_agent.cli.device",
     "edge_agent.cli.consent",
+    "edge_agent.cli.requests",
+    "edge_agent.cli.audit",
     "edge_agent.cli.redact",
     "edge_agent.cli.profile",
 )

@@ -1,0 +1,85 @@
+"""``edge-agent requests``: the homeowner's inbox of police requests: list, show, approve, deny."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from edge_agent.cli.device import paths_of
+from edge_agent.consent.api import approve_request, deny_request, list_requests, show_request
+from edge_agent.consent.requests import InboxEntry
+
+
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def _line(entry: InboxEntry) -> str:
+    req = entry.request
+    return (f"{req.id}  {entry.state:8s}  case {req.case_id}  window {_when(req.start)} to {_when(req.end)}"
+            f"  expires {_when(req.expires_at)}")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    entries = list_requests(paths_of(args))
+    if args.json:
+        print(json.dumps([e.to_dict() for e in entries], indent=2, sort_keys=True))
+        return 0
+    if not entries:
+        print("no police requests")
+    for entry in entries:
+        print(_line(entry))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    entry = show_request(paths_of(args), args.id)
+    if args.json:
+        print(json.dumps(entry.to_dict(), indent=2, sort_keys=True))
+        return 0
+    req = entry.request
+    print(_line(entry))
+    print(f"  from center {req.center_id}, issued {_when(req.issued_at)}")
+    print(f"  reason: {req.reason}")
+    print(f"  legal basis: {req.legal_basis or '(none given)'}")
+    if entry.answered_at is not None:
+        note = f" ({entry.answer_reason})" if entry.answer_reason else ""
+        print(f"  answered {_when(entry.answered_at)}: {entry.state}{note}")
+    if entry.state == "approved":
+        sent = f"{len(entry.segments)} segment(s) sent" if entry.published else "not sent yet (the agent sends it)"
+        print(f"  {sent}")
+    return 0
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    entry = approve_request(paths_of(args), args.id)
+    print(f"approved {entry.id}: the running agent sends the redacted segments of "
+          f"{_when(entry.request.start)} to {_when(entry.request.end)}, and nothing else")
+    return 0
+
+
+def cmd_deny(args: argparse.Namespace) -> int:
+    entry = deny_request(paths_of(args), args.id, args.reason or "")
+    print(f"denied {entry.id}: the running agent sends the signed denial to the crime center")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    group = sub.add_parser("requests", help="police requests for footage: list and answer them").add_subparsers(
+        dest="action", required=True
+    )
+    p = group.add_parser("list", help="every request and its state")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_list)
+    p = group.add_parser("show", help="one request in full")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_show)
+    p = group.add_parser("approve", help="share exactly the redacted segments of the request's window")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_approve)
+    p = group.add_parser("deny", help="refuse the request (a signed denial is sent)")
+    p.add_argument("id")
+    p.add_argument("--reason", help="optional reason sent with the denial")
+    p.set_defaults(func=cmd_deny)
