@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "edge_agent.cli.audit",
     "edge_agent.cli.redact",
     "edge_agent.cli.profile",
+    "edge_agent.cli.ui",
 )
 
 log = logging.getLogger("edge_agent")

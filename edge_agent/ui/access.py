@@ -1,0 +1,197 @@
+"""Who may open the homeowner's page: one-time pairing codes, an optional password, the cookie key, login limits.
+
+Everything lives in ``<data-dir>/ui/`` (mode 0700, files 0600):
+
+- ``session.key``: 32 random bytes that sign the session cookies. Deleting it (``edge-agent ui unpair``) logs out
+  every paired browser at once.
+- ``pairing.json``: the SHA-256 of the current one-time code, its expiry and the failed tries against it. A code is
+  good for one browser, for ``CODE_TTL`` seconds, and is burnt after ``CODE_TRIES`` wrong guesses from anywhere.
+- ``password.json``: an scrypt hash, when the installer set a password.
+
+The login limiter is in memory: ``FAILS_PER_CLIENT`` failures per client address (or ``FAILS_TOTAL`` from all
+addresses) within ``WINDOW`` seconds lock logins out until the oldest failure leaves the window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge_agent.config import keys
+from edge_agent.errors import ConfigError
+from edge_agent.fsutil import atomic_write
+
+CODE_TTL = 600.0
+CODE_TRIES = 5
+# No 0/O, 1/I/L: the code is read off a terminal and typed on a phone.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 8
+WINDOW = 900.0
+FAILS_PER_CLIENT = 5
+FAILS_TOTAL = 20
+MIN_PASSWORD = 10
+_SCRYPT = {"n": 1 << 14, "r": 8, "p": 1}
+
+
+def ui_dir(data_dir: Path) -> Path:
+    return data_dir / "ui"
+
+
+def normalise_code(text: str) -> str:
+    return "".join(ch for ch in text.upper() if ch.isalnum())
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class PairingCode:
+    code: str
+    expires_at: float
+
+    @property
+    def display(self) -> str:
+        return f"{self.code[:4]}-{self.code[4:]}"
+
+
+class AccessStore:
+    """The files in ``<data-dir>/ui/``. Safe to use from the command line while the server runs."""
+
+    def __init__(self, data_dir: Path, clock: Callable[[], float] = time.time) -> None:
+        self.root = ui_dir(data_dir)
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    @property
+    def key_path(self) -> Path:
+        return self.root / "session.key"
+
+    @property
+    def pairing_path(self) -> Path:
+        return self.root / "pairing.json"
+
+    @property
+    def password_path(self) -> Path:
+        return self.root / "password.json"
+
+    def session_key(self) -> bytes:
+        """The cookie-signing key, made on first use."""
+        keys.ensure_private_dir(self.root)
+        if not self.key_path.exists():
+            keys.write_private(self.key_path, secrets.token_bytes(32))
+        return keys.read_private(self.key_path)
+
+    def unpair_all(self) -> None:
+        """A new cookie key: every paired browser must pair again."""
+        keys.ensure_private_dir(self.root)
+        self.key_path.unlink(missing_ok=True)
+        keys.write_private(self.key_path, secrets.token_bytes(32))
+
+    def new_code(self) -> PairingCode:
+        keys.ensure_private_dir(self.root)
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        expires = self._clock() + CODE_TTL
+        self._write_json(self.pairing_path, {"sha256": _sha256(code), "expires_at": expires, "failed": 0})
+        return PairingCode(code, expires)
+
+    def redeem_code(self, typed: str) -> bool:
+        """True once for the right, unexpired code; the code is then gone. Wrong guesses count against it."""
+        with self._lock:
+            doc = self._read_json(self.pairing_path)
+            if doc is None:
+                return False
+            if float(doc.get("expires_at", 0)) <= self._clock() or int(doc.get("failed", 0)) >= CODE_TRIES:
+                self.pairing_path.unlink(missing_ok=True)
+                return False
+            if hmac.compare_digest(_sha256(normalise_code(typed)), str(doc.get("sha256", ""))):
+                self.pairing_path.unlink(missing_ok=True)
+                return True
+            doc["failed"] = int(doc.get("failed", 0)) + 1
+            if doc["failed"] >= CODE_TRIES:
+                self.pairing_path.unlink(missing_ok=True)
+            else:
+                self._write_json(self.pairing_path, doc)
+            return False
+
+    def set_password(self, password: str) -> None:
+        if len(password) < MIN_PASSWORD:
+            raise ConfigError(f"the page password must have at least {MIN_PASSWORD} characters")
+        keys.ensure_private_dir(self.root)
+        salt = secrets.token_bytes(32)
+        digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, dklen=32, **_SCRYPT)
+        self._write_json(self.password_path, {"scrypt": _SCRYPT, "salt": keys.b64(salt), "hash": keys.b64(digest)})
+
+    def has_password(self) -> bool:
+        return self.password_path.exists()
+
+    def check_password(self, password: str) -> bool:
+        doc = self._read_json(self.password_path)
+        if doc is None or not password:
+            return False
+        params = doc.get("scrypt", _SCRYPT)
+        salt = keys.unb64(str(doc.get("salt", "")), f"{self.password_path}: salt")
+        digest = hashlib.scrypt(
+            password.encode("utf-8"), salt=salt, dklen=32, n=int(params["n"]), r=int(params["r"]), p=int(params["p"])
+        )
+        return hmac.compare_digest(keys.b64(digest), str(doc.get("hash", "")))
+
+    def _read_json(self, path: Path) -> dict[str, Any] | None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{path}: unreadable: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: not a JSON object")
+        return data
+
+    @staticmethod
+    def _write_json(path: Path, doc: dict[str, Any]) -> None:
+        atomic_write(path, json.dumps(doc, sort_keys=True).encode("utf-8"), mode=0o600)
+
+
+class LoginLimiter:
+    """Counts failed logins per client address and in total over a sliding window."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._by_client: dict[str, deque[float]] = {}
+        self._all: deque[float] = deque()
+
+    def _prune(self, now: float) -> None:
+        for times in [*self._by_client.values(), self._all]:
+            while times and times[0] <= now - WINDOW:
+                times.popleft()
+        for client in [c for c, t in self._by_client.items() if not t]:
+            del self._by_client[client]
+
+    def retry_after(self, client: str) -> float:
+        """Seconds until ``client`` may try again; 0 when it may try now."""
+        with self._lock:
+            now = self._clock()
+            self._prune(now)
+            waits = [0.0]
+            mine = self._by_client.get(client)
+            if mine is not None and len(mine) >= FAILS_PER_CLIENT:
+                waits.append(mine[0] + WINDOW - now)
+            if len(self._all) >= FAILS_TOTAL:
+                waits.append(self._all[0] + WINDOW - now)
+            return max(waits)
+
+    def failed(self, client: str) -> None:
+        with self._lock:
+            now = self._clock()
+            self._by_client.setdefault(client, deque()).append(now)
+            self._all.append(now)

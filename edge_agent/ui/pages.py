@@ -1,0 +1,170 @@
+"""Zone editor, requests inbox, audit log and transparency report."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections import Counter
+from typing import Any
+
+from flask import Flask, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
+
+from edge_agent.consent.audit import LogHead
+from edge_agent.errors import EdgeAgentError
+from edge_agent.ui.context import VIA, UiContext
+from edge_agent.ui.zonestore import parse_zones
+
+AUDIT_SHOWN = 300
+
+
+def ctx() -> UiContext:
+    context: UiContext = current_app.extensions["edge_ui"]
+    return context
+
+
+# -- zones -----------------------------------------------------------------------------------------------------
+
+
+def zones_page() -> str:
+    return render_template("zones.html")
+
+
+def zones_get() -> Any:
+    c = ctx()
+    zones = c.zones.load()
+    return jsonify(zones=[z.model_dump() for z in zones], source="homeowner" if c.zones.from_homeowner() else "profile")
+
+
+def _draft() -> Any:
+    data = request.get_json(silent=True)
+    return parse_zones(data, "zones")
+
+
+def zones_save() -> Any:
+    c = ctx()
+    try:
+        zones = _draft()
+    except EdgeAgentError as exc:
+        return jsonify(error=str(exc)), 400
+    entry = c.zones.save(zones, c.audit, via=VIA)
+    if c.feed is not None:
+        c.feed.set_zones(zones.zones)
+    return jsonify(saved=len(zones.zones), audit_seq=entry["seq"])
+
+
+def zones_preview() -> Any:
+    c = ctx()
+    try:
+        zones = _draft()
+    except EdgeAgentError as exc:
+        return jsonify(error=str(exc)), 400
+    jpeg = c.feed.preview(zones.zones) if c.feed is not None else None
+    if jpeg is None:
+        return jsonify(error="no picture yet: the camera is starting"), 503
+    return Response(jpeg, mimetype="image/jpeg")
+
+
+def calibration() -> Any:
+    feed = ctx().feed
+    snap = feed.calibration() if feed is not None else None
+    if snap is None:
+        return jsonify(error="no picture yet: the camera is starting"), 503
+    return Response(snap.jpeg, mimetype="image/jpeg")
+
+
+def confirm_scene() -> Any:
+    c = ctx()
+    c.zones.confirm_scene(c.audit, via=VIA)
+    if c.feed is not None:
+        c.feed.confirm_scene()
+    return jsonify(confirmed=True)
+
+
+# -- requests --------------------------------------------------------------------------------------------------
+
+
+def _inbox() -> Any:
+    module = importlib.import_module("edge_agent.consent.requests")
+    return module.Inbox(ctx().paths)
+
+
+def requests_page() -> str:
+    inbox = _inbox()
+    now = time.time()
+    entries = sorted(inbox.entries(), key=lambda e: e.received_at, reverse=True)
+    entries = [inbox.expire_if_due(e, now) for e in entries]
+    return render_template("requests.html", entries=entries, now=now)
+
+
+def request_answer(request_id: str) -> Any:
+    decision = request.form.get("decision", "")
+    reason = request.form.get("reason", "").strip()[:500]
+    if decision not in ("approved", "denied"):
+        flash("Choose approve or deny.", "error")
+        return redirect(url_for("requests_page"), code=303)
+    try:
+        entry = _inbox().decide(request_id, decision, reason)
+    except EdgeAgentError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("requests_page"), code=303)
+    flash(f"Request for case {entry.request.case_id}: {decision}.", "ok")
+    return redirect(url_for("requests_page"), code=303)
+
+
+# -- audit and transparency ------------------------------------------------------------------------------------
+
+
+def transparency(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """What was shared and decided, summed up from the log (the same facts the command line reports)."""
+    kinds = Counter(str(e.get("kind")) for e in entries)
+    decisions = Counter(str(e.get("decision")) for e in entries if e.get("kind") == "request_answered")
+    return {
+        "segments_shared": kinds.get("segment_shared", 0),
+        "consent_changes": kinds.get("consent_change", 0),
+        "requests_received": kinds.get("request_received", 0),
+        "requests_approved": decisions.get("approved", 0),
+        "requests_denied": decisions.get("denied", 0),
+        "requests_expired": decisions.get("expired", 0),
+        "zone_changes": kinds.get("zones_change", 0),
+        "failed_logins": kinds.get("ui_login_failed", 0),
+        "first": entries[0].get("time") if entries else None,
+        "last": entries[-1].get("time") if entries else None,
+    }
+
+
+def _local_head() -> LogHead | None:
+    """The last log head the daemon signed, so that a log cut short after it is caught too."""
+    try:
+        service = importlib.import_module("edge_agent.consent.service")
+    except ModuleNotFoundError:
+        return None
+    head: LogHead | None = service.read_local_head(ctx().paths)
+    return head
+
+
+def audit_page() -> str:
+    c = ctx()
+    result = c.audit.verify(_local_head())
+    try:
+        entries = list(c.audit.entries())
+    except EdgeAgentError:
+        entries = []
+    shown = entries[-AUDIT_SHOWN:][::-1]
+    return render_template("audit.html", result=result, entries=shown, total=len(entries),
+                           report=transparency(entries))
+
+
+def register(app: Flask) -> None:
+    routes: list[tuple[str, str, Any, list[str]]] = [
+        ("/zones", "zones_page", zones_page, ["GET"]),
+        ("/api/zones", "zones_get", zones_get, ["GET"]),
+        ("/api/zones", "zones_save", zones_save, ["POST"]),
+        ("/api/zones/preview", "zones_preview", zones_preview, ["POST"]),
+        ("/zones/calibration.jpg", "calibration", calibration, ["GET"]),
+        ("/zones/confirm-scene", "confirm_scene", confirm_scene, ["POST"]),
+        ("/requests", "requests_page", requests_page, ["GET"]),
+        ("/requests/<request_id>/answer", "request_answer", request_answer, ["POST"]),
+        ("/audit", "audit_page", audit_page, ["GET"]),
+    ]
+    for rule, endpoint, view, methods in routes:
+        app.add_url_rule(rule, endpoint, view, methods=methods)
