@@ -38,6 +38,7 @@ from edge_agent.transport.model import (
 )
 from edge_agent.transport.parts import plan_parts
 from edge_agent.transport.result import Ack, AnswerBook, PublishResult
+from edge_agent.transport.topics import check_filter
 
 __all__ = [
     "BrokerAddress",
@@ -171,7 +172,7 @@ class MqttLink:
         self._start_loop()
         if not self._connack.wait(timeout):
             self._stop_loop()
-            raise TransportError(f"cannot reach broker {self.url}: no CONNACK within {timeout:g}s")
+            raise TransportError(f"cannot reach broker {self.url}: not connected within {timeout:g}s")
         if self._connack_error is not None:
             self._stop_loop()
             raise TransportError(f"cannot reach broker {self.url}: {self._connack_error}")
@@ -267,8 +268,12 @@ class MqttLink:
         # Ready only once the broker confirmed every subscription: a message published right after the
         # listeners hear "connected" must not race ahead of our SUBSCRIBE.
         for topic_filter, qos in subscriptions:
-            _rc, mid = client.subscribe(topic_filter, qos=qos)
-            self._subacks.expect(mid or 0, functools.partial(self._resubscribed, topic_filter))
+            rc, mid = client.subscribe(topic_filter, qos=qos)
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or mid is None:
+                # The connection is already gone again; the next CONNACK starts over.
+                log.debug("resubscribing to %s failed: %s", topic_filter, paho.error_string(rc))
+                return
+            self._subacks.expect(mid, functools.partial(self._resubscribed, topic_filter))
 
     def _resubscribed(self, topic_filter: str, answer: tuple[int, str]) -> None:
         if answer[0] >= 128:
@@ -378,6 +383,9 @@ class MqttLink:
     def subscribe(self, topic_filter: str, qos: int = 1, timeout: float = 10.0) -> None:
         """Subscribe, and again after every reconnect. While connected, wait up to ``timeout`` for the SUBACK
         (except on the network thread, i.e. from a callback) and raise TransportError if the broker refuses."""
+        check_filter(topic_filter)
+        if qos not in (0, 1, 2):
+            raise TransportError(f"invalid QoS {qos} for {topic_filter!r}")
         with self._lock:
             self._subscriptions[topic_filter] = qos
         if not self._connected.is_set():
@@ -386,12 +394,14 @@ class MqttLink:
             result, mid = self._client.subscribe(topic_filter, qos=qos)
         except ValueError as exc:
             raise TransportError(f"cannot subscribe to {topic_filter!r}: {exc}") from exc
-        if result not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+        if result == MQTTErrorCode.MQTT_ERR_NO_CONN or mid is None:
+            return  # the link just dropped; the subscription is sent again after the next CONNACK
+        if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
             raise TransportError(f"cannot subscribe to {topic_filter!r}: {paho.error_string(result)}")
         if threading.get_ident() == self._network_thread:
             return
         suback = Ack()
-        self._subacks.expect(mid or 0, suback.deliver)
+        self._subacks.expect(mid, suback.deliver)
         if not suback.wait(timeout):
             if self._connected.is_set():
                 raise TransportError(f"no SUBACK for {topic_filter!r} from {self.url} within {timeout:g}s")

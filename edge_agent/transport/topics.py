@@ -117,6 +117,22 @@ def device_filter(prefix: str, kind: str, share_group: str | None = None) -> str
     return f"$share/{share_group}/{plain}"
 
 
+def check_filter(topic_filter: str) -> str:
+    """Refuse a subscription filter that a broker would reject (checked before it is stored for reconnects)."""
+    body = topic_filter
+    if body.startswith("$share/"):
+        pieces = body.split("/", 2)
+        if len(pieces) < 3 or not SHARE_GROUP_RE.fullmatch(pieces[1]):
+            raise TransportError(f"invalid shared subscription {topic_filter!r}")
+        body = pieces[2]
+    levels = body.split("/")
+    wildcards_whole = all(level in ("+", "#") or ("+" not in level and "#" not in level) for level in levels)
+    hash_last = "#" not in levels[:-1]
+    if not body or len(body.encode()) >= 65535 or "\0" in body or not wildcards_whole or not hash_last:
+        raise TransportError(f"invalid topic filter {topic_filter!r}")
+    return topic_filter
+
+
 def segments_filter(prefix: str, share_group: str | None = None) -> str:
     """The center's filter for every device's segments; with a group, workers split the load."""
     return device_filter(prefix, SEGMENTS, share_group)

@@ -16,6 +16,7 @@ from edge_agent.transport.model import InboundMessage
 from edge_agent.transport.parts import (
     Reassembler,
     part_properties_template,
+    plan_parts,
     publish_packet_size,
     split_payload,
 )
@@ -170,3 +171,19 @@ def test_stale_partial_sets_are_purged(tmp_path: Path) -> None:
 def test_split_refuses_silly_sizes() -> None:
     with pytest.raises(TransportError):
         split_payload(b"abc", 0)
+
+
+def test_plan_parts_fits_every_part_under_the_limit() -> None:
+    payload = os.urandom(300_000)
+    base = (("seq", "1"),)
+    assert plan_parts(TOPIC, payload, None) == [(payload, ())]
+    assert plan_parts(TOPIC, payload, 1 << 20) == [(payload, ())]
+    parts = plan_parts(TOPIC, payload, 65536, base, content_type="application/x-sealed", expiry=60)
+    assert len(parts) == 5
+    for data, extra in parts:
+        size = publish_packet_size(TOPIC, len(data), base + extra, "application/x-sealed", 60)
+        assert size <= 65536
+    with pytest.raises(TransportError, match="retained"):
+        plan_parts(TOPIC, payload, 65536, retain=True)
+    with pytest.raises(TransportError, match="too small"):
+        plan_parts(TOPIC, payload, 1000)

@@ -8,7 +8,14 @@ from hypothesis import strategies as st
 
 from edge_agent.errors import TransportError
 from edge_agent.transport.model import parse_broker_url
-from edge_agent.transport.topics import KINDS, Topics, device_filter, parse_topic, segments_filter
+from edge_agent.transport.topics import (
+    KINDS,
+    Topics,
+    check_filter,
+    device_filter,
+    parse_topic,
+    segments_filter,
+)
 
 
 def test_topics_of_a_device() -> None:
@@ -79,3 +86,16 @@ def test_broker_urls() -> None:
     for bad in ["http://h:1", "mqtt://", "mqtt://h:99999", "mqtt://u:p@h:1", "mqtt://h:1/x", "h:1"]:
         with pytest.raises(TransportError, match="invalid broker URL"):
             parse_broker_url(bad)
+
+
+@pytest.mark.parametrize(
+    "good", ["rtcc/v1/+/segments", "rtcc/#", "#", "+", "$share/center/rtcc/v1/+/segments", "a/+/b/#"]
+)
+def test_valid_filters(good: str) -> None:
+    assert check_filter(good) == good
+
+
+@pytest.mark.parametrize("bad", ["", "rtcc/#/x", "rtcc/a#", "rtcc/a+/b", "$share/center", "$share//a", "a\0b"])
+def test_invalid_filters_are_refused_before_they_are_stored(bad: str) -> None:
+    with pytest.raises(TransportError, match="invalid"):
+        check_filter(bad)
