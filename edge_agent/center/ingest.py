@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from edge_agent.center.consent_check import PENDING, ConsentBook
 from edge_agent.center.keys import CenterKeys, CenterPaths, DeviceRegistry
 from edge_agent.errors import EdgeAgentError, OpenError
 from edge_agent.fsutil import append_line, atomic_write
@@ -25,7 +26,7 @@ from edge_agent.transport.topics import parse_topic
 
 log = logging.getLogger(__name__)
 
-Status = Literal["stored", "duplicate", "rejected"]
+Status = Literal["stored", "duplicate", "rejected", "pending"]
 # A segment stamped further ahead than this is refused (clock skew allowance).
 MAX_FUTURE_SKEW_S = 300.0
 # A segment older than this is refused: nothing legitimate is held that long (retention is capped at 7 days).
@@ -48,6 +49,8 @@ class Ingestor:
         registry: DeviceRegistry,
         topic_prefix: str,
         counts: Counter[str] | None = None,
+        *,
+        check_consent: bool = True,
     ) -> None:
         self._paths = paths
         self._keys = keys
@@ -55,6 +58,8 @@ class Ingestor:
         self._prefix = topic_prefix
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter() if counts is None else counts
+        # Point 3 of the design: nothing is evidence without a consent record or approved request covering it.
+        self.consent: ConsentBook | None = ConsentBook(paths.root, registry) if check_consent else None
 
     def _count(self, result: IngestResult) -> IngestResult:
         with self._lock:
@@ -84,6 +89,14 @@ class Ingestor:
         reject = self._check(opened, topic_device, now)
         if reject:
             return self._count(IngestResult("rejected", reject, header.device_id, header.seq))
+        if self.consent is not None:
+            verdict = self.consent.check(header.device_id, header.consent_id, header.start, header.end)
+            if verdict == PENDING:
+                self.consent.hold(header.device_id, header.seq, payload)
+                return self._count(IngestResult("pending", "consent record not received yet", header.device_id,
+                                                header.seq))
+            if verdict:
+                return self._count(IngestResult("rejected", verdict, header.device_id, header.seq))
         return self._count(self._store(opened, payload, now))
 
     def _check(self, opened: OpenedSegment, topic_device: str, now: float) -> str:

@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
+from edge_agent.center.consent_check import control_filters, handle_control
 from edge_agent.center.ingest import Ingestor
 from edge_agent.center.keys import CenterPaths, DeviceRegistry, load_keys
 from edge_agent.config.models import TlsSettings
@@ -45,7 +46,9 @@ def run_subscriber(
     def on_message(msg: InboundMessage) -> None:
         try:
             payload = reassembler.feed(msg)
-            if payload is not None:
+            if payload is not None and not handle_control(
+                ingestor.consent, options.topic_prefix, msg.topic, payload, ingestor.ingest
+            ):
                 ingestor.ingest(msg.topic, payload)
         except EdgeAgentError as exc:
             # One bad message must not stop the worker; it is counted and logged, never stored as evidence.
@@ -61,6 +64,8 @@ def run_subscriber(
         session_expiry=7 * 24 * 3600 if persistent else 0,
         on_message=on_message,
     )
+    for topic_filter in control_filters(options.topic_prefix):
+        link.subscribe(topic_filter, qos=1)
     link.subscribe(segments_filter(options.topic_prefix, options.share_group), qos=1)
     link.connect()
     link.start()
