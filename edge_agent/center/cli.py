@@ -12,6 +12,7 @@ from pathlib import Path
 
 from edge_agent import __version__
 from edge_agent.center.keys import CenterPaths, DeviceRegistry, add_device, init_keys
+from edge_agent.center.requests import register as register_requests
 from edge_agent.center.subscriber import SubscribeOptions, run_subscriber
 from edge_agent.center.verify import verify_store
 from edge_agent.cli import run
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", help="re-check every stored segment's hashes, signature and chain")
     p.set_defaults(func=cmd_verify)
+    register_requests(sub)
     return parser
 
 

@@ -1,0 +1,129 @@
+"""Police requests from the crime center: sign, record and publish one; list what was asked and answered.
+
+``edge-center --dir DIR request DEVICE --start TIME --end TIME --case ID --reason TEXT [--legal-basis TEXT]``
+signs a request with the center's Ed25519 key, keeps it in ``requests/<device>/<id>.json`` (the center checks
+approved segments against this copy) and publishes it with QoS 1 on the device's requests topic. The device
+answers on its answers topic; the subscriber records each answer (see :mod:`edge_agent.center.consent_check`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_agent.center.keys import CenterPaths, DeviceRegistry, load_keys
+from edge_agent.cli.timeparse import parse_duration, parse_time
+from edge_agent.config.models import TlsSettings
+from edge_agent.consent.requests import PoliceRequest, make_request
+from edge_agent.errors import CenterError
+from edge_agent.fsutil import atomic_write
+from edge_agent.transport.mqtt import MqttLink
+from edge_agent.transport.topics import Topics, check_device_id
+
+PUBLISH_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class RequestStatus:
+    request: PoliceRequest
+    decision: str  # "waiting", "approved", "denied", "expired"
+    segments: int  # how many segments the device said it sent for an approval
+
+
+def send_request(
+    paths: CenterPaths,
+    *,
+    broker: str,
+    device_id: str,
+    start: float,
+    end: float,
+    case_id: str,
+    reason: str,
+    legal_basis: str = "",
+    ttl_s: float = 24 * 3600.0,
+    topic_prefix: str = "rtcc/v1",
+    tls: TlsSettings | None = None,
+) -> PoliceRequest:
+    keys = load_keys(paths)
+    check_device_id(device_id)
+    if DeviceRegistry(paths.devices)(device_id) is None:
+        raise CenterError(f"device {device_id} is not enrolled here (edge-center devices add FILE)")
+    request, signed = make_request(
+        keys.ed25519, device_id=device_id, center_id=keys.identity.center_id, start=start, end=end,
+        case_id=case_id, reason=reason, legal_basis=legal_basis, ttl_s=ttl_s,
+    )
+    atomic_write(paths.root / "requests" / device_id / f"{request.id}.json", signed, mode=0o600)
+    link = MqttLink(broker, client_id=f"edge-center-request-{time.monotonic_ns() % 10**9}", tls=tls)
+    try:
+        link.connect(timeout=PUBLISH_TIMEOUT_S)
+        link.start()
+        # Expires on the broker with the request, so a device that connects late never sees a stale one.
+        result = link.publish(Topics(topic_prefix, device_id).requests, signed, qos=1,
+                              content_type="application/json", expiry=max(1, int(ttl_s)))
+        if not result.wait(PUBLISH_TIMEOUT_S):
+            raise CenterError(f"the broker {broker} did not acknowledge the request within {PUBLISH_TIMEOUT_S:g}s")
+    finally:
+        link.stop()
+    return request
+
+
+def list_requests(paths: CenterPaths, now: float | None = None) -> list[RequestStatus]:
+    now = time.time() if now is None else now
+    out = []
+    for path in sorted((paths.root / "requests").glob("*/r-*.json")):
+        doc = json.loads(path.read_text(encoding="utf-8"))["doc"]
+        request = PoliceRequest(**{k: v for k, v in doc.items() if k != "type"})
+        answer_path = paths.root / "answers" / path.parent.name / path.name
+        decision, segments = ("expired" if now >= request.expires_at else "waiting"), 0
+        if answer_path.exists():
+            answer = json.loads(answer_path.read_text(encoding="utf-8"))["doc"]
+            decision, segments = str(answer["decision"]), len(answer.get("segments") or [])
+        out.append(RequestStatus(request, decision, segments))
+    return sorted(out, key=lambda s: s.request.issued_at)
+
+
+def _paths(args: argparse.Namespace) -> CenterPaths:
+    return CenterPaths(Path(args.dir))
+
+
+def cmd_request(args: argparse.Namespace) -> int:
+    now = time.time()
+    tls = TlsSettings(ca_file=args.tls_ca, cert_file=args.tls_cert, key_file=args.tls_key) if args.tls_ca else None
+    request = send_request(
+        _paths(args), broker=args.broker, device_id=args.device, start=parse_time(args.start, now),
+        end=parse_time(args.end, now), case_id=args.case, reason=args.reason, legal_basis=args.legal_basis or "",
+        ttl_s=parse_duration(args.expires_in), topic_prefix=args.topic_prefix, tls=tls,
+    )
+    print(f"sent request {request.id} to {request.device_id} for case {request.case_id}; "
+          f"it expires {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(request.expires_at))}")
+    return 0
+
+
+def cmd_requests(args: argparse.Namespace) -> int:
+    for status in list_requests(_paths(args)):
+        req = status.request
+        extra = f", {status.segments} segment(s)" if status.decision == "approved" else ""
+        print(f"{req.id}  {req.device_id}  case {req.case_id}  {status.decision}{extra}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("request", help="ask a device's homeowner for a time window of footage (signed)")
+    p.add_argument("device", metavar="DEVICE")
+    p.add_argument("--start", required=True, metavar="TIME", help="start of the window (ISO 8601)")
+    p.add_argument("--end", required=True, metavar="TIME", help="end of the window (ISO 8601)")
+    p.add_argument("--case", required=True, metavar="ID", help="the case this footage is for")
+    p.add_argument("--reason", required=True, metavar="TEXT", help="why, in words the homeowner reads")
+    p.add_argument("--legal-basis", metavar="TEXT", help="warrant or other legal basis, if any")
+    p.add_argument("--expires-in", default="24h", metavar="DURATION", help="how long the request stays open")
+    p.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port or mqtts://host:port")
+    p.add_argument("--topic-prefix", default="rtcc/v1")
+    p.add_argument("--tls-ca", help="CA certificate file (PEM) for an mqtts:// broker")
+    p.add_argument("--tls-cert", help="this client's certificate (PEM)")
+    p.add_argument("--tls-key", help="this client's private key (PEM)")
+    p.set_defaults(func=cmd_request)
+    p = sub.add_parser("requests", help="requests sent and the answers received")
+    p.set_defaults(func=cmd_requests)
