@@ -21,6 +21,7 @@ from typing import Any
 
 from edge_agent.capture import open_source
 from edge_agent.capture.base import Frame, FrameSource
+from edge_agent.capture.reconnect import ReconnectingSource
 from edge_agent.config.loader import load_profile
 from edge_agent.config.models import Profile
 from edge_agent.config.profiles import load_active_profile
@@ -109,8 +110,10 @@ class Agent:
         return self._encoder(record, first_seq=encoder.next_seq)
 
     def run(self) -> RunSummary:
-        source = open_source(self.options.source or self.profile.camera.source, self.profile.camera,
-                             realtime=self.options.realtime)
+        spec = self.options.source or self.profile.camera.source
+        source = ReconnectingSource(
+            lambda: open_source(spec, self.profile.camera, realtime=self.options.realtime), on_state=self._camera_state
+        )
         record = self.consent.current()
         log.info(
             "device %s, profile %s, source %s", self.identity.device_id, self.profile.name, source.info.description
@@ -218,6 +221,13 @@ class Agent:
         if tail is not None:
             self._segment_done(tail)
         return self._encoder(new, first_seq=encoder.next_seq)
+
+    def _camera_state(self, state: str, detail: str) -> None:
+        """From the capture thread: the camera failed ("degraded") or is back ("online")."""
+        self.summary.events[f"camera_{state}"] += 1
+        self.notifier.status(f"camera {state}: {detail}" if detail else f"camera {state}")
+        if self.uplink is not None:
+            self.uplink.publish_status(self.consent.current(), state, detail)
 
     def _segment_done(self, segment: Segment) -> None:
         self.summary.segments += 1
