@@ -1,0 +1,91 @@
+"""The audit log: any altered, deleted, reordered or cut-off entry makes ``audit verify`` fail and name it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edge_agent.cli import main
+from edge_agent.consent.audit import AuditLog
+from edge_agent.consent.service import loghead_document
+from edge_agent.identity import DevicePaths, init_identity, load_identity
+from edge_agent.seal.signed import sign_document
+
+
+@pytest.fixture
+def log_dir(tmp_path):
+    log = AuditLog(DevicePaths(tmp_path).audit)
+    for i in range(5):
+        log.append("segment_shared", segment=i, consent_id="c-00000000000000aa", header_hash=f"{i:064x}")
+    return tmp_path
+
+
+def _lines(tmp_path):
+    return DevicePaths(tmp_path).audit.read_text().splitlines()
+
+
+def _write(tmp_path, lines):
+    DevicePaths(tmp_path).audit.write_text("\n".join(lines) + "\n")
+
+
+def _verify(tmp_path, capsys):
+    code = main(["--data-dir", str(tmp_path), "audit", "verify"])
+    return code, capsys.readouterr()
+
+
+def test_intact_log_verifies(log_dir, capsys):
+    code, out = _verify(log_dir, capsys)
+    assert code == 0
+    assert "5 entries" in out.out
+
+
+def test_altered_entry_is_named(log_dir, capsys):
+    lines = _lines(log_dir)
+    entry = json.loads(lines[2])
+    entry["consent_id"] = "c-00000000000000bb"
+    lines[2] = json.dumps(entry, sort_keys=True, separators=(",", ":"))
+    _write(log_dir, lines)
+    code, out = _verify(log_dir, capsys)
+    assert code == 1
+    assert "entry 2" in out.err and "hash" in out.err
+
+
+def test_deleted_entry_is_named(log_dir, capsys):
+    lines = _lines(log_dir)
+    del lines[1]
+    _write(log_dir, lines)
+    code, out = _verify(log_dir, capsys)
+    assert code == 1
+    assert "entry 1" in out.err
+
+
+def test_reordered_entries_are_named(log_dir, capsys):
+    lines = _lines(log_dir)
+    lines[2], lines[3] = lines[3], lines[2]
+    _write(log_dir, lines)
+    code, out = _verify(log_dir, capsys)
+    assert code == 1
+    assert "entry 2" in out.err
+
+
+def test_truncation_is_caught_against_the_signed_head(log_dir, capsys):
+    paths = DevicePaths(log_dir)
+    init_identity(paths, "dev-audit")
+    identity = load_identity(paths)
+    head = AuditLog(paths.audit).head()
+    signed = sign_document(loghead_document(head, identity.device_id, 0.0), identity.signing_key)
+    (log_dir / "loghead.json").write_bytes(signed)
+    _write(log_dir, _lines(log_dir)[:-1])
+    code, out = _verify(log_dir, capsys)
+    assert code == 1
+    assert "entry 4" in out.err and "signed head says 5" in out.err
+
+
+def test_appends_after_a_head_still_verify(log_dir, capsys):
+    paths = DevicePaths(log_dir)
+    head = AuditLog(paths.audit).head()
+    (log_dir / "loghead.json").write_text(json.dumps({"doc": {"count": head.count, "last_hash": head.last_hash}}))
+    AuditLog(paths.audit).append("consent_change", consent_id="c-00000000000000cc", mode="off")
+    code, _ = _verify(log_dir, capsys)
+    assert code == 0
