@@ -16,9 +16,7 @@ from pathlib import Path
 
 import pytest
 
-MOSQUITTO = shutil.which("mosquitto") or (
-    "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-)
+MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
 _START_TIMEOUT = 10.0
 
 
@@ -152,9 +150,7 @@ def mosquitto_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosq
         pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
     brokers: list[MosquittoBroker] = []
 
-    def make(
-        extra_config: Sequence[str] = (), *, port: int | None = None, start: bool = True
-    ) -> MosquittoBroker:
+    def make(extra_config: Sequence[str] = (), *, port: int | None = None, start: bool = True) -> MosquittoBroker:
         broker = MosquittoBroker(tmp_path_factory.mktemp("mosquitto"), extra_config, port=port)
         brokers.append(broker)
         if start:

@@ -1,0 +1,1 @@
+"""MQTT transport: topic names (topics.py), the paho link (mqtt.py), splitting and reassembly (parts.py)."""

@@ -133,9 +133,7 @@ def test_last_will_fires_when_the_device_dies(mosquitto, links: list[MqttLink]) 
     sub = _link(links, mosquitto.url, "center-1", on_message=inbox)
     sub.connect()
     sub.subscribe("rtcc/v1/+/status")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _WILL_CLIENT, mosquitto.url], stdout=subprocess.PIPE, text=True
-    )
+    proc = subprocess.Popen([sys.executable, "-c", _WILL_CLIENT, mosquitto.url], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready"

@@ -55,9 +55,7 @@ def test_split_properties() -> None:
 def test_packet_size_is_an_upper_bound_for_parts() -> None:
     # The template is the widest a part's properties can be, so a part never exceeds the room computed with it.
     for _, props in split_payload(os.urandom(3000), 1000):
-        assert publish_packet_size(TOPIC, 1000, props) <= publish_packet_size(
-            TOPIC, 1000, part_properties_template()
-        )
+        assert publish_packet_size(TOPIC, 1000, props) <= publish_packet_size(TOPIC, 1000, part_properties_template())
     # 2-byte remaining-length field starts at 128 bytes, so the fixed header grows with the payload.
     assert publish_packet_size("t", 0) == 1 + 1 + 3 + 2 + 1
     assert publish_packet_size("t", 200) == 1 + 2 + 3 + 2 + 1 + 200
@@ -131,9 +129,7 @@ def test_same_message_id_on_another_topic_does_not_mix(tmp_path: Path) -> None:
 
 def test_tampered_part_fails_the_checksum(tmp_path: Path) -> None:
     parts = _parts(os.urandom(5000), 3000)
-    bad = InboundMessage(
-        topic=TOPIC, payload=bytes(3000), retain=False, user_properties=parts[0].user_properties
-    )
+    bad = InboundMessage(topic=TOPIC, payload=bytes(3000), retain=False, user_properties=parts[0].user_properties)
     r = Reassembler(tmp_path)
     assert r.feed(bad) is None
     with pytest.raises(TransportError, match="SHA-256"):
