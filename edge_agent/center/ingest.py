@@ -18,6 +18,7 @@ from typing import Literal
 
 from edge_agent.center.consent_check import PENDING, ConsentBook
 from edge_agent.center.keys import CenterKeys, CenterPaths, DeviceRegistry
+from edge_agent.center.ordering import chain_conflict
 from edge_agent.errors import EdgeAgentError, OpenError
 from edge_agent.fsutil import append_line, atomic_write
 from edge_agent.seal import OpenedSegment, open_segment
@@ -86,7 +87,9 @@ class Ingestor:
         except OpenError:
             return self._count(IngestResult("rejected", "envelope rejected", topic_device))
         header = opened.header
-        reject = self._check(opened, topic_device, now)
+        reject = self._check(opened, topic_device, now) or chain_conflict(
+            self._paths.store / header.device_id, header.seq, opened.header_hash, header.prev_hash
+        )
         if reject:
             return self._count(IngestResult("rejected", reject, header.device_id, header.seq))
         if self.consent is not None:
