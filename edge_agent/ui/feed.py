@@ -202,7 +202,9 @@ class SourceFeed:
         with self._lock:
             self._zones = list(zones)
             self._shared.drop()
-            self._calib.drop()
+            # The calibration picture does not depend on the zones' kinds being final: keep showing it while
+            # the new redactor warms up, so that the editor is never left blank after a save.
+            self._calib.redactor = None
 
     def confirm_scene(self) -> None:
         with self._lock:

@@ -185,8 +185,9 @@ function zonesPage() {
   });
 
   const payload = () => ({ zones });
-  async function preview() {
+  async function preview(tries = 10) {
     const r = await post("/api/zones/preview", payload(), false);
+    if (r.status === 503 && tries > 1) { setTimeout(() => preview(tries - 1), 500); return; }
     if (!r.ok) { say((await r.json()).error, true); return; }
     previewing = true;
     img.src = URL.createObjectURL(await r.blob());
