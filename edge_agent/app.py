@@ -35,6 +35,7 @@ from edge_agent.sdnotify import Notifier
 from edge_agent.segment.encoder import SegmentEncoder
 from edge_agent.segment.model import Segment
 from edge_agent.sharing import Sharer
+from edge_agent.ui.zonestore import ZoneStore, ZoneWatch
 from edge_agent.uplink import Uplink, build_uplink
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,9 @@ class Agent:
         self.reload_event = threading.Event()
         self.notifier = Notifier()
         self.fps = self.profile.camera.fps
-        self.redactor = build_redactor(self.profile)
+        # The homeowner's zones from the page (<data-dir>/zones.json) take over from the profile's.
+        self.zones = ZoneWatch(ZoneStore(self.paths.root, self.profile.zones))
+        self.redactor = build_redactor(self.profile, self.zones.store.load())
         enrollment = load_enrollment(self.paths)
         self.uplink: Uplink | None = None
         self.sharer: Sharer | None = None
@@ -104,7 +107,8 @@ class Agent:
         if tail is not None:
             self._segment_done(tail)
         self.profile, self.profile_hash = profile, profile_hash
-        self.redactor = build_redactor(profile)
+        self.zones = ZoneWatch(ZoneStore(self.paths.root, profile.zones))
+        self.redactor = build_redactor(profile, self.zones.store.load())
         self.audit.append("profile_reload", profile=profile.name, profile_hash=profile_hash)
         log.info("profile reloaded: %s", profile.name)
         return self._encoder(record, first_seq=encoder.next_seq)
@@ -185,6 +189,7 @@ class Agent:
             if current != record:
                 encoder = self._consent_changed(record, current, encoder)
                 record = current
+            self.redactor = self.zones.refresh(self.redactor, lambda zones: build_redactor(self.profile, zones))
             redacted = self.redactor.redact(frame)
             self.consent_service.frame_redacted(redacted.fail_closed)
             self.summary.frames += 1

@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from edge_agent.config.loader import load_zones, validate
 from edge_agent.config.models import Zone, ZonesFile
 from edge_agent.consent.audit import AuditLog
+from edge_agent.errors import EdgeAgentError
 from edge_agent.fsutil import atomic_write
+from edge_agent.redact import Redactor
+
+log = logging.getLogger(__name__)
 
 
 def zones_path(data_dir: Path) -> Path:
@@ -93,12 +98,27 @@ class ZoneWatch:
         return (st.st_mtime_ns, st.st_ino)
 
     def poll(self) -> ZoneChanges:
-        zones = None
-        key = self._key(self.store.path)
-        if key != self._zones_key:
-            self._zones_key = key
-            zones = self.store.load()
         confirm = self._key(scene_confirm_path(self.store.data_dir))
         confirmed = confirm != self._confirm_key and confirm is not None
         self._confirm_key = confirm
+        zones = None
+        key = self._key(self.store.path)
+        if key != self._zones_key:
+            self._zones_key = key  # set first: a bad file is reported once, not at every frame
+            zones = self.store.load()
         return ZoneChanges(zones, confirmed)
+
+    def refresh(self, redactor: Redactor, rebuild: Callable[[list[Zone]], Redactor]) -> Redactor:
+        """Between frames: a new redactor when the zones changed, told of a scene confirmation when there was one.
+        A zones file that does not validate keeps the zones in force."""
+        try:
+            changes = self.poll()
+        except EdgeAgentError as exc:
+            log.error("zones not changed: %s", exc)
+            return redactor
+        if changes.zones is not None:
+            log.info("zones changed: %d zone(s) in force", len(changes.zones))
+            redactor = rebuild(changes.zones)
+        if changes.scene_confirmed:
+            redactor.confirm_scene()
+        return redactor
