@@ -38,6 +38,7 @@ _MSG_RE = re.compile(r"^[0-9a-f]{32}$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 _PART_RE = re.compile(r"^([1-9][0-9]{0,5})/([1-9][0-9]{0,5})$")
 _PART_FILE_RE = re.compile(r"^[0-9]{6}$")
+_SIZE_RE = re.compile(r"^[0-9]{1,15}$")
 _DONE = ".done"
 _CLAIM = ".claim-"
 
@@ -142,7 +143,7 @@ def part_info(msg: InboundMessage) -> PartInfo | None:
         or digest is None
         or not _SHA_RE.fullmatch(digest)
         or size is None
-        or not size.isdigit()
+        or not _SIZE_RE.fullmatch(size)  # not str.isdigit(): it accepts "²", which int() refuses
     ):
         raise TransportError(f"malformed part properties on a message on {msg.topic}")
     index, count = int(match.group(1)), int(match.group(2))
