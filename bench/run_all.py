@@ -39,7 +39,7 @@ def log(message: str) -> None:
 
 def stage_rows(all_cores: int, broker: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    frames, repeats = ("30", "1") if QUICK else ("90", "3")
+    frames, repeats = ("30", "1") if QUICK else ("60", "3")
     for width, height in SIZES:
         size = ["--width", str(width), "--height", str(height)]
         for cores in (1, all_cores):
@@ -102,7 +102,7 @@ def main() -> int:
             log("center ingest")
             workers = "1,2" if QUICK else "1,2,4"
             rows += run_json("center_bench.py", "--broker", broker.url, "--devices", "200", "--per-device",
-                             "1" if QUICK else "3", "--workers", workers, "--repeats", "1" if QUICK else "3")
+                             "1", "--workers", workers, "--repeats", "1" if QUICK else "3")
         finally:
             broker.stop()
     print(f"\nedge-agent benchmarks{' (QUICK)' if QUICK else ''}, {time.strftime('%Y-%m-%d %H:%M')}")
