@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
 import time
-from collections import Counter
 from typing import Any
 
 from flask import Flask, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
 
-from edge_agent.consent.audit import LogHead
+from edge_agent.consent import api
+from edge_agent.consent.audit import VerifyResult
+from edge_agent.consent.requests import Inbox
+from edge_agent.consent.transparency import format_report, transparency_report
 from edge_agent.errors import EdgeAgentError
 from edge_agent.ui.context import VIA, UiContext
 from edge_agent.ui.zonestore import parse_zones
@@ -83,27 +84,28 @@ def confirm_scene() -> Any:
 # -- requests --------------------------------------------------------------------------------------------------
 
 
-def _inbox() -> Any:
-    module = importlib.import_module("edge_agent.consent.requests")
-    return module.Inbox(ctx().paths)
+def _inbox() -> Inbox:
+    return Inbox(ctx().paths)
 
 
 def requests_page() -> str:
-    inbox = _inbox()
     now = time.time()
-    entries = sorted(inbox.entries(), key=lambda e: e.received_at, reverse=True)
-    entries = [inbox.expire_if_due(e, now) for e in entries]
+    entries = sorted(api.list_requests(ctx().paths, now), key=lambda e: e.received_at, reverse=True)
     return render_template("requests.html", entries=entries, now=now)
 
 
 def request_answer(request_id: str) -> Any:
     decision = request.form.get("decision", "")
     reason = request.form.get("reason", "").strip()[:500]
-    if decision not in ("approved", "denied"):
-        flash("Choose approve or deny.", "error")
-        return redirect(url_for("requests_page"), code=303)
     try:
-        entry = _inbox().decide(request_id, decision, reason)
+        # Inbox.decide rather than api.approve_request: the homeowner's reason goes with an approval too.
+        if decision == "approved":
+            entry = _inbox().decide(request_id, "approved", reason)
+        elif decision == "denied":
+            entry = _inbox().decide(request_id, "denied", reason)
+        else:
+            flash("Choose approve or deny.", "error")
+            return redirect(url_for("requests_page"), code=303)
     except EdgeAgentError as exc:
         flash(str(exc), "error")
         return redirect(url_for("requests_page"), code=303)
@@ -114,44 +116,16 @@ def request_answer(request_id: str) -> Any:
 # -- audit and transparency ------------------------------------------------------------------------------------
 
 
-def transparency(entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """What was shared and decided, summed up from the log (the same facts the command line reports)."""
-    kinds = Counter(str(e.get("kind")) for e in entries)
-    decisions = Counter(str(e.get("decision")) for e in entries if e.get("kind") == "request_answered")
-    return {
-        "segments_shared": kinds.get("segment_shared", 0),
-        "consent_changes": kinds.get("consent_change", 0),
-        "requests_received": kinds.get("request_received", 0),
-        "requests_approved": decisions.get("approved", 0),
-        "requests_denied": decisions.get("denied", 0),
-        "requests_expired": decisions.get("expired", 0),
-        "zone_changes": kinds.get("zones_change", 0),
-        "failed_logins": kinds.get("ui_login_failed", 0),
-        "first": entries[0].get("time") if entries else None,
-        "last": entries[-1].get("time") if entries else None,
-    }
-
-
-def _local_head() -> LogHead | None:
-    """The last log head the daemon signed, so that a log cut short after it is caught too."""
-    try:
-        service = importlib.import_module("edge_agent.consent.service")
-    except ModuleNotFoundError:
-        return None
-    head: LogHead | None = service.read_local_head(ctx().paths)
-    return head
-
-
 def audit_page() -> str:
     c = ctx()
-    result = c.audit.verify(_local_head())
     try:
-        entries = list(c.audit.entries())
+        result: VerifyResult | None = api.verify_audit(c.paths)
+        entries = api.audit_entries(c.paths)
     except EdgeAgentError:
-        entries = []
+        result, entries = None, []
+    report = format_report(transparency_report(c.paths))
     shown = entries[-AUDIT_SHOWN:][::-1]
-    return render_template("audit.html", result=result, entries=shown, total=len(entries),
-                           report=transparency(entries))
+    return render_template("audit.html", result=result, entries=shown, total=len(entries), report=report)
 
 
 def register(app: Flask) -> None:
