@@ -30,6 +30,7 @@ MIN_THRESHOLD = 14.0  # grey levels: below this a difference is camera noise on 
 NOISE_SIGMAS = 3.5  # above the per-pixel noise level
 NOISE_FLOOR = 4.0  # the noise estimate never drops below this (a perfectly still synthetic scene)
 GAIN_SAMPLE_STEP = 3  # every n-th row and column is enough to measure the overall brightness
+EDGE_COLUMNS = 2  # columns at the left and right edge where foreground is kept as it is (see _clean)
 STACK_GAP = 0.6  # blobs one above the other closer than this share of the taller one's height are one object
 
 
@@ -137,6 +138,10 @@ class BackgroundModel:
         h, w = raw.shape
         unit = max(1, round(min(h, w) / 90))
         opened = cv2.morphologyEx(raw, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+        # Someone stepping into the frame shows first as a sliver one or two pixels wide at the left or right
+        # edge, which the opening would erase: keep the raw foreground there.
+        for edge in (slice(0, EDGE_COLUMNS), slice(-EDGE_COLUMNS, None)):
+            opened[:, edge] = np.maximum(opened[:, edge], raw[:, edge])
         # A tall closing joins a head, a torso and legs that differ from the background by different amounts.
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * unit + 1, 4 * unit + 1))
         return np.asarray(cv2.morphologyEx(opened, cv2.MORPH_CLOSE, kernel), dtype=np.uint8)

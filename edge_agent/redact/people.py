@@ -3,7 +3,9 @@
 Three detectors feed one mask, each favouring recall:
 - the motion gate (:mod:`edge_agent.redact.background`): every moving blob, whatever it is;
 - tracks (:mod:`edge_agent.redact.tracker`) that hold and pad those blobs, so a person who stops is still masked;
-- a face detector (:mod:`edge_agent.redact.faces`) for faces the motion gate cannot see or that are in own zones.
+- a face detector (:mod:`edge_agent.redact.faces`) for faces the motion gate cannot see or that are in own zones,
+  on the detection copy and, tile by tile, on the full-resolution frame (:mod:`edge_agent.redact.sweep`). A face
+  stands for a whole person: the body below it is masked as well.
 
 Zone policy: in public zones every tracked box and face is masked; in own zones faces and the head part of
 tracked boxes are masked unless the profile lets people there stay visible; neighbour zones are the
@@ -24,6 +26,7 @@ from edge_agent.config.models import RedactionSettings
 from edge_agent.redact.background import BackgroundModel, U8Mask
 from edge_agent.redact.faces import FaceDetector
 from edge_agent.redact.perspective import HeightPrior
+from edge_agent.redact.sweep import FaceSweep
 from edge_agent.redact.tracker import Box, Tracker, pad_box
 from edge_agent.redact.zones import Mask, ZoneMasks
 
@@ -33,6 +36,18 @@ FACE_PADDING = 0.35  # faces: hair, ears and a jittery box
 HEAD_SHARE = 0.35  # in own zones, the top share of a person's box that is masked as the head
 TOP_EXTRA = 0.05  # extra padding above a person's box: the head is what identifies
 EDGE_PIXELS = 1.0  # detection pixels added on every side (see _pad_body)
+# A person below a face, in face boxes (brow to chin): about ten tall, and 3.5 wide with the arms.
+BODY_HEIGHT_FACES = 10.0
+BODY_HALF_WIDTH_FACES = 1.75
+SWEEP_MIN_SCALE = 1.5  # the sweep runs when the frame is at least this much larger than the detection copy
+SWEEP_HOLD_ROUNDS = 2.5  # a face found by the sweep is held this many sweep rounds (it is looked at once a round)
+
+
+def _body_of_face(face: Box) -> Box:
+    """The person a face belongs to, standing below it (cut by the frame's edge when they are close)."""
+    x0, y0, x1, y1 = face
+    cx, fw, fh = (x0 + x1) / 2, x1 - x0, y1 - y0
+    return (cx - BODY_HALF_WIDTH_FACES * fw, y0, cx + BODY_HALF_WIDTH_FACES * fw, y0 + BODY_HEIGHT_FACES * fh)
 
 
 def _pad_body(box: Box, pad: float) -> Box:
@@ -68,6 +83,13 @@ class PassersBy:
         self._background = BackgroundModel(settings.warmup_frames, settings.absorb_seconds)
         self._people = Tracker(settings.track_hold_seconds)
         self._face_tracks = Tracker(settings.track_hold_seconds)
+        self._sweep = FaceSweep(faces) if faces is not None else None
+        self._swept = Tracker(settings.track_hold_seconds, settings.track_hold_seconds)
+        self._frame_seconds = 0.0  # running mean of the time between frames, to hold swept faces long enough
+        self._last_t: float | None = None
+        self._swept_once = False
+        # One tile every so many frames, never on a frame of the regular face detector (when it skips frames).
+        self._sweep_every = max(4, 2 * settings.detect_every)
         self._heights = HeightPrior()
         self._held: list[Box] = []
         self._count = 0
@@ -78,6 +100,10 @@ class PassersBy:
         self._people.reset()
         self._face_tracks.reset()
         self._heights.reset()
+        self._swept.reset()
+        self._frame_seconds = 0.0
+        self._last_t = None
+        self._swept_once = False
         self._held = []
         self._count = 0
 
@@ -98,11 +124,46 @@ class PassersBy:
             if self._count % self._settings.detect_every == 0:
                 found = self._faces.detect(small)
             faces = self._face_tracks.update(found, captured_at)
+            faces += self._sweep_faces(image, small, captured_at, ready=not reasons)
         self._count += 1
         shape = image.shape
+        bodies = [_body_of_face(face) for face in faces]
         return self._compose(
-            width=shape[1], height=shape[0], small=small, zones=zones, people=people, faces=faces
+            width=shape[1], height=shape[0], small=small, zones=zones, people=[*people, *bodies], faces=faces
         ), reasons
+
+    def _sweep_faces(self, image: Image, small: Image, t: float, *, ready: bool) -> list[Box]:
+        """Faces from the full-resolution sweep, in detection-image pixels.
+
+        The whole frame is swept once when the motion gate is warm (that frame is still masked wide, so the
+        first frame shown already knows who stood still through the warm-up); after that one tile every
+        ``max(2, detect_every)`` frames, on frames where the regular face detector does not run.
+        """
+        if self._sweep is None or image.shape[1] < SWEEP_MIN_SCALE * small.shape[1]:
+            return []
+        size = (small.shape[1], small.shape[0])
+        found: list[Box] = []
+        self._hold_for_rounds(image, size, t)
+        if ready and not self._swept_once:
+            found = self._sweep.full(image, size)
+            self._swept_once = True
+        elif self._swept_once and self._count % self._sweep_every == 1:
+            found = self._sweep.step(image, size)
+        scale = small.shape[1] / image.shape[1]
+        detections = [(b[0] * scale, b[1] * scale, b[2] * scale, b[3] * scale) for b in found]
+        return self._swept.update(detections, t)
+
+    def _hold_for_rounds(self, image: Image, size: tuple[int, int], t: float) -> None:
+        # A swept face is looked at again only a round later: hold it for longer than a round, in seconds of
+        # capture time whatever the frame rate.
+        assert self._sweep is not None
+        if self._last_t is not None and t > self._last_t:
+            dt = t - self._last_t
+            self._frame_seconds = dt if self._frame_seconds == 0.0 else 0.9 * self._frame_seconds + 0.1 * dt
+        self._last_t = t
+        per_round = self._sweep.tiles(image, size) * self._sweep_every * self._frame_seconds
+        hold = max(self._settings.track_hold_seconds, SWEEP_HOLD_ROUNDS * per_round)
+        self._swept.hold_seconds = self._swept.min_hold_seconds = hold
 
     def _track_motion(self, small: Image, t: float) -> bool:
         """Update the motion gate and the person tracks; False while the background model warms up."""

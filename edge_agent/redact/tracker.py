@@ -88,8 +88,9 @@ class Track:
 class Tracker:
     """Associates detections with tracks by overlap; unmatched tracks are held, then dropped."""
 
-    def __init__(self, hold_seconds: float) -> None:
+    def __init__(self, hold_seconds: float, min_hold_seconds: float = MIN_HOLD_SECONDS) -> None:
         self.hold_seconds = hold_seconds
+        self.min_hold_seconds = min_hold_seconds
         self.tracks: list[Track] = []
 
     def reset(self) -> None:
@@ -97,7 +98,7 @@ class Tracker:
 
     def _hold(self, track: Track) -> float:
         # A flicker seen once is not held for seconds; anything seen for a while is held the full time.
-        return min(self.hold_seconds, max(MIN_HOLD_SECONDS, track.last_seen - track.first_seen))
+        return max(self.min_hold_seconds, min(self.hold_seconds, track.last_seen - track.first_seen))
 
     def update(self, detections: Sequence[Box], t: float) -> list[Box]:
         """Feed this frame's detections; return the boxes to mask now."""

@@ -42,21 +42,24 @@ def with_person(background: np.ndarray, x: int, y: int, patch: np.ndarray | None
 
 
 class FakeFaces:
-    """A face detector that returns fixed boxes, raises on chosen calls, or advances a clock."""
+    """A face detector that returns fixed boxes, raises while ``failing``, or advances a clock while ``slow``.
 
-    def __init__(self, boxes: Sequence[Box] = (), raise_on: set[int] | None = None, clock: Any = None) -> None:
+    The flags are per frame, not per call: one frame may call the detector more than once (the full-resolution
+    sweep runs it on tiles).
+    """
+
+    def __init__(self, boxes: Sequence[Box] = (), clock: Any = None) -> None:
         self.boxes = list(boxes)
-        self.raise_on = raise_on or set()
         self.clock = clock
-        self.slow_on: set[int] = set()
+        self.failing = False
+        self.slow = False
         self.calls = 0
 
     def detect(self, image: np.ndarray) -> list[Box]:
-        call = self.calls
         self.calls += 1
-        if call in self.raise_on:
+        if self.failing:
             raise RuntimeError("detector failed")
-        if call in self.slow_on and self.clock is not None:
+        if self.slow and self.clock is not None:
             self.clock.now += 1.0
         return list(self.boxes)
 

@@ -46,11 +46,13 @@ def test_warmup_masks_public_zone_but_own_zone_people_visible_keeps_own(backgrou
 def test_detector_error_masks_the_frame_and_is_counted(
     background: np.ndarray, caplog: pytest.LogCaptureFixture
 ) -> None:
-    faces = FakeFaces(raise_on={7})
+    faces = FakeFaces()
     feed = Feeder(make_redactor(faces=faces))
     warm(feed, background, 7)
     caplog.set_level(logging.WARNING, logger="edge_agent.redact.redactor")
+    faces.failing = True
     _, out = feed(background)
+    faces.failing = False
     assert out.fail_closed == ("detector_error",)
     assert all_black(out.image)
     assert feed.redactor.counters()["detector_error"] == 1
@@ -63,10 +65,11 @@ def test_detector_error_masks_the_frame_and_is_counted(
 def test_frame_over_budget_is_masked(background: np.ndarray) -> None:
     clock = FakeClock()
     faces = FakeFaces(clock=clock)
-    faces.slow_on = {8}
     feed = Feeder(make_redactor(faces=faces, clock=clock, frame_budget_ms=50))
     warm(feed, background, 8)
+    faces.slow = True
     _, out = feed(background)
+    faces.slow = False
     assert out.fail_closed == ("over_budget",)
     assert all_black(out.image)
     assert feed.redactor.counters()["over_budget"] == 1
