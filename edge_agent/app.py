@@ -107,6 +107,7 @@ class Agent:
         if tail is not None:
             self._segment_done(tail)
         self.profile, self.profile_hash = profile, profile_hash
+        self.consent_service.profile = profile  # retention hours and request caps follow the new profile
         self.zones = ZoneWatch(ZoneStore(self.paths.root, profile.zones))
         self.redactor = build_redactor(profile, self.zones.store.load())
         self.audit.append("profile_reload", profile=profile.name, profile_hash=profile_hash)

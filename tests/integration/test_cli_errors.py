@@ -14,7 +14,9 @@ from tests.integration.spine_helpers import CenterThread, grant_live, make_setup
 
 
 def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", *args], check=False, capture_output=True, text=True, cwd=cwd, timeout=120
+    )
 
 
 def _assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
