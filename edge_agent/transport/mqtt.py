@@ -18,6 +18,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -52,6 +53,23 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+def _accept_puback_packet_too_large() -> None:
+    """Let paho decode PUBACK 149 (packet too large), which Mosquitto sends for a message over its
+    ``message_size_limit``. MQTT 5 lists 149 only for CONNACK and DISCONNECT, so paho 2.2 calls such a PUBACK a
+    protocol error, drops the connection and resends the same message after every reconnect, forever. Accepted,
+    it is an ordinary refusal: the publish fails once and the outbox sets the item aside."""
+    names = dict(ReasonCode.names)
+    entry = {name: list(types) for name, types in names.get(149, {}).items()}
+    types = entry.setdefault("Packet too large", [])
+    if PacketTypes.PUBACK not in types:
+        types.append(PacketTypes.PUBACK)
+        names[149] = entry
+        ReasonCode.names = MappingProxyType(names)  # paho's table, widened once at import
+
+
+_accept_puback_packet_too_large()
 
 _RECONNECT_MIN_S = 1
 _RECONNECT_MAX_S = 30
