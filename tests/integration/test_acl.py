@@ -9,6 +9,8 @@ import ipaddress
 import json
 import os
 import queue
+import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,3 +262,31 @@ def test_agent_and_center_over_mutual_tls(tmp_path, center_broker) -> None:
     assert center.counts["rejected"] == 0
     records = [json.loads(p.read_text()) for p in (setup.center.root / "store" / "door-1").glob("*.json")]
     assert {r["device_id"] for r in records} == {"door-1"}
+
+
+def test_pki_script_issues_certificates_the_broker_accepts(tmp_path: Path, links) -> None:
+    """deploy/mosquitto/pki.sh, as the README tells an operator to use it, against the deployed configuration."""
+    if shutil.which("openssl") is None or MOSQUITTO is None:
+        pytest.skip("needs openssl and mosquitto")
+    pki = tmp_path / "pki"
+    script = str(DEPLOY / "pki.sh")
+    for args in (["init", str(pki), "127.0.0.1"], ["device", str(pki), "door-1"], ["staff", str(pki), "edge-center"],
+                 ["staff", str(pki), "police-7"]):
+        subprocess.run(["bash", script, *args], check=True, capture_output=True)
+    again = subprocess.run(["bash", script, "device", str(pki), "door-1"], check=False, capture_output=True,
+                           text=True)
+    assert again.returncode == 2 and "refusing to issue a second certificate" in again.stderr
+    broker = CenterBroker(tmp_path / "broker", pki)
+    broker.start()
+    try:
+        def tls(name: str) -> TlsSettings:
+            return TlsSettings(pki / "device-ca.pem", pki / f"{name}.pem", pki / f"{name}.key")
+
+        door1 = _connect(links, broker.port, "door-1", tls("door-1"))
+        assert door1.publish("rtcc/v1/door-1/segments", b"x").wait(WAIT)
+        center = _connect(links, broker.staff_port, "edge-center", tls("edge-center"))
+        assert center.publish("rtcc/v1/door-1/requests", b"x").wait(WAIT)
+        police = _connect(links, broker.staff_port, "police-7", tls("police-7"))
+        assert _refused(police, "rtcc/v1/door-1/segments")
+    finally:
+        broker.kill()
