@@ -39,6 +39,8 @@ EDGE_PIXELS = 1.0  # detection pixels added on every side (see _pad_body)
 # A person below a face, in face boxes (brow to chin): about ten tall, and 3.5 wide with the arms.
 BODY_HEIGHT_FACES = 10.0
 BODY_HALF_WIDTH_FACES = 1.75
+EDGE_GROW = 0.6  # a box at the frame's side edge grows by this share of its height up and down (see _at_edge)
+EDGE_WIDTH_SHARE = 0.3  # ... when it is narrower than this share of its height (a fragment of someone)
 SWEEP_MIN_SCALE = 1.5  # the sweep runs when the frame is at least this much larger than the detection copy
 SWEEP_HOLD_ROUNDS = 2.5  # a face found by the sweep is held this many sweep rounds (it is looked at once a round)
 
@@ -55,6 +57,22 @@ def _pad_body(box: Box, pad: float) -> Box:
     # size and eaten by the opening that removes noise, and a person's outline is worth more than a pixel.
     x0, y0, x1, y1 = pad_box(box, pad, pad + TOP_EXTRA, pad / 2)
     return (x0 - EDGE_PIXELS, y0 - EDGE_PIXELS, x1 + EDGE_PIXELS, y1 + EDGE_PIXELS)
+
+
+def _at_edge(box: Box, width: int) -> Box:
+    """Someone stepping in or out at the left or right edge is partly out of view, and the first detection of
+    them is often a fragment (a torso or legs a few pixels wide): their box's size says little about them.
+    Such a box is grown up and down by part of its height and to a person's width inward from the edge."""
+    x0, y0, x1, y1 = box
+    h = y1 - y0
+    inward = EDGE_WIDTH_SHARE * h - (x1 - x0)
+    if (x0 > 1.0 and x1 < width - 1.0) or inward <= 0:
+        return box
+    if x0 <= 1.0:
+        x1 += inward
+    else:
+        x0 -= inward
+    return (x0, y0 - EDGE_GROW * h, x1, y1 + EDGE_GROW * h)
 
 
 def _raster(boxes: Sequence[Box], sx: float, sy: float, width: int, height: int) -> U8Mask:
@@ -177,7 +195,8 @@ class PassersBy:
         boxes: list[Box] = [(b.x0, b.y0, b.x1, b.y1) for b in self._background.blobs(fg)]
         for box in boxes:
             self._heights.observe(box)
-        self._held = [self._heights.restore(box) for box in self._people.update(boxes, t)]
+        width = small.shape[1]
+        self._held = [_at_edge(self._heights.restore(box), width) for box in self._people.update(boxes, t)]
         return True
 
     def _compose(
