@@ -106,8 +106,8 @@ class PassersBy:
         self._frame_seconds = 0.0  # running mean of the time between frames, to hold swept faces long enough
         self._last_t: float | None = None
         self._swept_once = False
-        # One tile every so many frames, never on a frame of the regular face detector (when it skips frames).
-        self._sweep_every = max(4, 2 * settings.detect_every)
+        # A tile costs about two regular detections: one every so many frames keeps the mean cost per frame low.
+        self._sweep_every = max(8, 4 * settings.detect_every)
         self._heights = HeightPrior()
         self._held: list[Box] = []
         self._count = 0
@@ -153,9 +153,10 @@ class PassersBy:
     def _sweep_faces(self, image: Image, small: Image, t: float, *, ready: bool) -> list[Box]:
         """Faces from the full-resolution sweep, in detection-image pixels.
 
-        The whole frame is swept once when the motion gate is warm (that frame is still masked wide, so the
-        first frame shown already knows who stood still through the warm-up); after that one tile every
-        ``max(2, detect_every)`` frames, on frames where the regular face detector does not run.
+        The whole frame is swept on the first frame after the warm-up, before its mask is made, so the first
+        frame shown already covers whoever stood still through the warm-up (the sweep's time usually makes that
+        one frame over budget, which masks it wide as well). After that one tile every ``4 * detect_every``
+        frames (at least 8), never on a frame of the regular face detector.
         """
         if self._sweep is None or image.shape[1] < SWEEP_MIN_SCALE * small.shape[1]:
             return []

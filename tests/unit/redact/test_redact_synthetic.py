@@ -14,6 +14,7 @@ from edge_agent.capture.scene import Actor, Keyframe, draw_person
 from edge_agent.capture.synthetic import SyntheticSource
 from edge_agent.config.models import CameraSettings, Profile, RedactionSettings
 from edge_agent.redact import build_redactor
+from edge_agent.redact.sweep import tile_grid
 
 FPS = 10.0
 # A sliver of someone stepping in at the frame's edge, narrower than this, shows nothing that identifies them.
@@ -78,3 +79,16 @@ def test_person_standing_from_the_first_frame_stays_masked() -> None:
     path = (Keyframe(0.0, 0.6, 0.74), Keyframe(1000.0, 0.6, 0.74))
     actor = Actor("person", path, 1000.0, 0.0, 1.0, COLOURS)
     assert _run(1280, 720, actor, 22.0) == []
+
+
+def test_sweep_tiles_cover_the_frame_with_overlap() -> None:
+    tiles = tile_grid(1280, 720, 320, 180)
+    assert len(tiles) == 16
+    covered = np.zeros((720, 1280), dtype=np.int32)
+    for x0, y0, x1, y1 in tiles:
+        assert 0 <= x0 < x1 <= 1280 and 0 <= y0 < y1 <= 720
+        covered[y0:y1, x0:x1] += 1
+    assert covered.min() >= 1
+    # Neighbouring tiles share a band at least as tall as a face the sweep is meant to find (about 45 pixels).
+    assert tiles[4][1] <= tiles[0][3] - 45 and tiles[1][0] <= tiles[0][2] - 45
+    assert tile_grid(320, 180, 320, 180) == [(0, 0, 320, 180)]
