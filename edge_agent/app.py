@@ -31,11 +31,11 @@ from edge_agent.consent.state import ConsentRecord, ConsentStore, describe
 from edge_agent.errors import CaptureError, EdgeAgentError
 from edge_agent.identity import DevicePaths, load_enrollment, load_identity
 from edge_agent.redact import build_redactor
+from edge_agent.redact.zonestore import ZoneStore, ZoneWatch
 from edge_agent.sdnotify import Notifier
 from edge_agent.segment.encoder import SegmentEncoder
 from edge_agent.segment.model import Segment
 from edge_agent.sharing import Sharer
-from edge_agent.ui.zonestore import ZoneStore, ZoneWatch
 from edge_agent.uplink import Uplink, build_uplink
 
 log = logging.getLogger(__name__)

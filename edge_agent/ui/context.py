@@ -16,9 +16,9 @@ from edge_agent.consent import api
 from edge_agent.consent.audit import AuditLog
 from edge_agent.consent.state import ConsentRecord, ConsentStore
 from edge_agent.identity import DevicePaths
+from edge_agent.redact.zonestore import ZoneStore
 from edge_agent.ui.access import AccessStore, LoginLimiter
 from edge_agent.ui.feed import Feed
-from edge_agent.ui.zonestore import ZoneStore
 
 VIA = "ui"
 

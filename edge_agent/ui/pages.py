@@ -12,8 +12,8 @@ from edge_agent.consent.audit import VerifyResult
 from edge_agent.consent.requests import Inbox
 from edge_agent.consent.transparency import format_report, transparency_report
 from edge_agent.errors import EdgeAgentError
+from edge_agent.redact.zonestore import parse_zones
 from edge_agent.ui.context import VIA, UiContext
-from edge_agent.ui.zonestore import parse_zones
 
 AUDIT_SHOWN = 300
 

@@ -12,7 +12,7 @@ from edge_agent.config.models import Zone, ZonesFile
 from edge_agent.consent.audit import AuditLog
 from edge_agent.errors import ConfigError
 from edge_agent.redact import Redactor
-from edge_agent.ui.zonestore import ZoneStore, ZoneWatch, parse_zones
+from edge_agent.redact.zonestore import ZoneStore, ZoneWatch, parse_zones
 
 HOUSE = Zone(name="house", kind="neighbour", coordinates=[(0.5, 0.0), (1.0, 0.0), (1.0, 1.0), (0.5, 1.0)])
 

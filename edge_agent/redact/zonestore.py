@@ -23,7 +23,7 @@ from edge_agent.config.models import Zone, ZonesFile
 from edge_agent.consent.audit import AuditLog
 from edge_agent.errors import EdgeAgentError
 from edge_agent.fsutil import atomic_write
-from edge_agent.redact import Redactor
+from edge_agent.redact.redactor import Redactor
 
 log = logging.getLogger(__name__)
 
