@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_agent.capture import open_source
 from edge_agent.capture.base import Frame, FrameSource
@@ -37,6 +37,10 @@ from edge_agent.segment.encoder import SegmentEncoder
 from edge_agent.segment.model import Segment
 from edge_agent.sharing import Sharer
 from edge_agent.uplink import Uplink, build_uplink
+
+if TYPE_CHECKING:
+    from edge_agent.ui.daemonfeed import DaemonFeed
+    from edge_agent.ui.server import UiServer
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +88,8 @@ class Agent:
         if enrollment is not None:
             self.uplink = build_uplink(self.identity, enrollment, self.profile, self.paths)
             self.sharer = self.uplink.sharer(self.consent, self.audit)
+        self.feed: DaemonFeed | None = None  # the homeowner's page, when the agent serves it
+        self.ui_server: UiServer | None = None
         self.consent_service = ConsentService(self.paths, self.profile, self.identity, consent=self.consent,
                                               audit=self.audit, uplink=self.uplink, sharer=self.sharer)
 
@@ -137,11 +143,14 @@ class Agent:
         frames: queue.Queue[Frame | None] = queue.Queue(maxsize=QUEUE_FRAMES)
         capture = threading.Thread(target=self._capture, args=(source, frames), name="capture", daemon=True)
         capture.start()
+        self._start_ui()
         self.notifier.ready(describe(record))
         try:
             self._loop(frames, record)
         finally:
             self.stop_event.set()
+            if self.ui_server is not None:
+                self.ui_server.stop()
             source.close()
             capture.join(timeout=5)
             self.notifier.stopping()
@@ -151,6 +160,15 @@ class Agent:
             self.audit.append("agent_stop", frames=self.summary.frames, segments=self.summary.segments,
                               shared=self.summary.shared)
         return self.summary
+
+    def _start_ui(self) -> None:
+        if not self.profile.ui.enabled:
+            return
+        # Imported here: the web stack costs memory a device without the page should not pay.
+        from edge_agent.ui.embedded import start_embedded_ui  # noqa: PLC0415
+
+        self.feed, self.ui_server = start_embedded_ui(self.paths, self.profile, self.zones.store.load())
+        log.info("homeowner page on %s (pair a browser: edge-agent ui pair)", self.ui_server.url)
 
     def _capture(self, source: FrameSource, frames: queue.Queue[Frame | None]) -> None:
         try:
@@ -191,7 +209,11 @@ class Agent:
                 encoder = self._consent_changed(record, current, encoder)
                 record = current
             self.redactor = self.zones.refresh(self.redactor, lambda zones: build_redactor(self.profile, zones))
+            if self.feed is not None:
+                self.feed.before_redact(frame)
             redacted = self.redactor.redact(frame)
+            if self.feed is not None:
+                self.feed.after_redact(redacted, self.redactor.scene_shifted)
             self.consent_service.frame_redacted(redacted.fail_closed)
             self.summary.frames += 1
             for reason in redacted.fail_closed:

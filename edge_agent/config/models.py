@@ -108,6 +108,13 @@ class ConsentCaps(Strict):
     max_request_window_hours: Annotated[float, Field(gt=0, le=MAX_REQUEST_WINDOW_HOURS)] = 2.0
 
 
+class UiSettings(Strict):
+    """The homeowner's page, served by the agent itself (``edge-agent ui`` serves it on its own otherwise)."""
+
+    enabled: bool = False
+    listen: Annotated[str, Field(pattern=r"^[0-9A-Za-z.:\[\]-]+:[0-9]{1,5}$")] = "0.0.0.0:8080"
+
+
 class Profile(Strict):
     """A hardware and policy profile (``firmware_profiles/*.toml``)."""
 
@@ -120,6 +127,7 @@ class Profile(Strict):
     outbox: OutboxSettings = OutboxSettings()
     mqtt: MqttSettings = MqttSettings()
     consent: ConsentCaps = ConsentCaps()
+    ui: UiSettings = UiSettings()
     zones: list[Zone] = Field(default_factory=list)
 
     # The privacy floor (policy.py) runs before the field checks so that an attempt to switch off a promise,

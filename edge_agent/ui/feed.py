@@ -110,6 +110,17 @@ class _View:
         return self.jpeg
 
 
+def preview_of(view: _View, lock: threading.Lock, zones: Sequence[Zone]) -> bytes | None:
+    with lock:
+        view.looked_at = time.monotonic()
+        if view.image is None:
+            return None
+        image = view.image.copy()
+    masks = rasterise(list(zones), image.shape[1], image.shape[0])
+    image[masks.neighbour] = 0
+    return encode_jpeg(np.ascontiguousarray(image))
+
+
 class SourceFeed:
     """Reads ``spec`` (default: the profile's camera) and redacts it for the page. Start with :meth:`start`."""
 
@@ -189,14 +200,7 @@ class SourceFeed:
 
     def preview(self, zones: Sequence[Zone]) -> bytes | None:
         """The calibration view with ``zones`` (not yet saved) applied: neighbour zones filled solid."""
-        with self._lock:
-            self._calib.looked_at = time.monotonic()
-            if self._calib.image is None:
-                return None
-            image = self._calib.image.copy()
-        masks = rasterise(list(zones), image.shape[1], image.shape[0])
-        image[masks.neighbour] = 0
-        return encode_jpeg(np.ascontiguousarray(image))
+        return preview_of(self._calib, self._lock, zones)
 
     def set_zones(self, zones: Sequence[Zone]) -> None:
         with self._lock:
