@@ -20,7 +20,11 @@ class Notifier:
         # A leading "@" names a Linux abstract socket.
         self._address = "\0" + address[1:] if address.startswith("@") else address
         usec = env.get("WATCHDOG_USEC", "")
-        self.watchdog_interval = int(usec) / 2e6 if usec.isdigit() and int(usec) > 0 else None
+        self.watchdog_interval = int(usec) / 2e6 if usec.isascii() and usec.isdigit() and int(usec) > 0 else None
+        # systemd names the process it watches; a child that inherited the environment must not ping for it.
+        pid = env.get("WATCHDOG_PID", "")
+        if pid and pid != str(os.getpid()):
+            self.watchdog_interval = None
         self._last_ping = 0.0
 
     @property

@@ -63,7 +63,7 @@ def test_watchdog_pings_at_most_every_half_period(notify_socket) -> None:
     assert _received(sock) == ["WATCHDOG=1"] * 3  # at 100, 105 and 110
 
 
-@pytest.mark.parametrize("usec", ["", "0", "-5", "abc"])
+@pytest.mark.parametrize("usec", ["", "0", "-5", "abc", "²"])
 def test_no_watchdog_without_a_valid_period(notify_socket, usec: str) -> None:
     path, sock = notify_socket
     notifier = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": usec})
@@ -85,3 +85,13 @@ def test_a_missing_socket_is_logged_not_raised(tmp_path: Path, caplog: pytest.Lo
     with caplog.at_level(logging.WARNING, logger="edge_agent.sdnotify"):
         assert notifier.send("READY=1") is False
     assert "sd_notify failed" in caplog.text
+
+
+def test_watchdog_meant_for_another_process_is_left_alone(notify_socket) -> None:
+    path, sock = notify_socket
+    other = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000", "WATCHDOG_PID": str(os.getpid() + 1)})
+    other.watchdog(now=100.0)
+    assert other.watchdog_interval is None
+    mine = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000", "WATCHDOG_PID": str(os.getpid())})
+    mine.watchdog(now=100.0)
+    assert _received(sock) == ["WATCHDOG=1"]
