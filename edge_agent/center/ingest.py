@@ -23,6 +23,8 @@ from edge_agent.errors import EdgeAgentError, OpenError
 from edge_agent.fsutil import append_line, atomic_write
 from edge_agent.seal import OpenedSegment, open_segment
 from edge_agent.segment.decode import probe_segment
+from edge_agent.segment.tsscan import CONTENT_TYPE as MPEG_TS
+from edge_agent.segment.tsscan import frame_count as ts_frame_count
 from edge_agent.transport.topics import parse_topic
 
 log = logging.getLogger(__name__)
@@ -111,10 +113,10 @@ class Ingestor:
         if header.end < now - MAX_AGE_S:
             return "timestamp too old"
         try:
-            probe = probe_segment(opened.plaintext)
+            frames = _frame_count(header.content_type, opened.plaintext)
         except EdgeAgentError:
             return "video does not decode"
-        if probe.frame_count != header.frame_count:
+        if frames != header.frame_count:
             return "video frame count does not match the header"
         return ""
 
@@ -161,6 +163,14 @@ class Ingestor:
         append_line(self._paths.root / "evidence.jsonl", line)
         log.info("stored segment %s/%s (%d frames)", header.device_id, header.seq, header.frame_count)
         return IngestResult("stored", "", header.device_id, header.seq)
+
+
+def _frame_count(content_type: str, video: bytes) -> int:
+    # Our own MPEG-TS segments are counted from their packet headers (no FFmpeg: ~0.1 ms instead of ~7 ms);
+    # anything else goes through the demuxer.
+    if content_type == MPEG_TS:
+        return ts_frame_count(video)
+    return probe_segment(video).frame_count
 
 
 def _read_record(path: Path) -> dict[str, object] | None:
