@@ -58,6 +58,8 @@ class BackgroundModel:
         self._min_blob_fraction = min_blob_fraction
         self._warm: list[Image] = []
         self._bg: FloatImage | None = None
+        # The background as it was before anything stood in front of it: learnt only where nothing is.
+        self._before: FloatImage | None = None
         self._noise: FloatImage | None = None
         self._last_t: float | None = None
 
@@ -68,6 +70,7 @@ class BackgroundModel:
     def reset(self) -> None:
         self._warm.clear()
         self._bg = None
+        self._before = None
         self._noise = None
         self._last_t = None
 
@@ -97,9 +100,27 @@ class BackgroundModel:
         dist = np.asarray(diff, dtype=np.float32)
         threshold = np.maximum(self._noise * NOISE_SIGMAS, MIN_THRESHOLD)
         raw = (dist > threshold).astype(np.uint8) * 255
+        self._drop_ghosts(frame, raw, threshold)
         fg = self._clean(raw)
         self._learn(image, dist, fg, hold, dt)
         return fg
+
+    def _drop_ghosts(self, frame: FloatImage, raw: U8Mask, threshold: FloatImage) -> None:
+        """Foreground where the frame shows again what was there before anything stood in front of it is a
+        ghost: someone stood still long enough to be partly learnt, and has left. Those pixels go back to the
+        background from before, instead of staying foreground (masked) for minutes. A person still standing
+        there differs from that earlier background, so stays foreground."""
+        assert self._bg is not None and self._before is not None
+        if not raw.any():
+            return
+        diff = cv2.absdiff(frame, self._before)
+        if diff.ndim == 3:
+            b, g, r = cv2.split(diff)
+            diff = cv2.max(cv2.max(b, g), r)
+        ghost = (raw > 0) & (np.asarray(diff, dtype=np.float32) <= threshold)
+        if ghost.any():
+            raw[ghost] = 0
+            self._bg[ghost] = self._before[ghost]
 
     def _follow_light(self, frame: FloatImage, hold: U8Mask | None) -> None:
         """Scale the whole background by the change of overall brightness (clouds, auto exposure).
@@ -122,6 +143,8 @@ class BackgroundModel:
         if np.all(np.abs(gain - 1.0) < 0.01):
             return
         self._bg *= gain if self._bg.ndim == 3 else gain[0]
+        assert self._before is not None
+        self._before *= gain if self._before.ndim == 3 else gain[0]
 
     def _start(self, t: float) -> None:
         stack = np.stack(self._warm)
@@ -131,6 +154,7 @@ class BackgroundModel:
         # on the side of more foreground, which is the safe side.
         self._noise = np.full(median.shape[:2], NOISE_FLOOR * 2, dtype=np.float32)
         self._bg = median
+        self._before = median.copy()
         self._warm.clear()
         self._last_t = t
 
@@ -156,6 +180,8 @@ class BackgroundModel:
         a_fg = _alpha(dt, self._absorb_seconds)
         cv2.accumulateWeighted(frame, self._bg, a_bg, mask=quiet)
         cv2.accumulateWeighted(frame, self._bg, a_fg, mask=busy)
+        assert self._before is not None
+        cv2.accumulateWeighted(frame, self._before, a_bg, mask=quiet)
         cv2.accumulateWeighted(np.minimum(dist, 4 * MIN_THRESHOLD), self._noise, a_bg, mask=quiet)
         np.maximum(self._noise, NOISE_FLOOR, out=self._noise)
 

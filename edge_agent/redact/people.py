@@ -39,6 +39,8 @@ EDGE_PIXELS = 1.0  # detection pixels added on every side (see _pad_body)
 # A person below a face, in face boxes (brow to chin): about ten tall, and 3.5 wide with the arms.
 BODY_HEIGHT_FACES = 10.0
 BODY_HALF_WIDTH_FACES = 1.75
+HEAD_BAND_SHARE = 0.3  # the top share of a person's box that is widened (see _head_band)
+HEAD_BAND_GROW = 0.15  # by this share of the box's width on each side
 EDGE_GROW = 0.6  # a box at the frame's side edge grows by this share of its height up and down (see _at_edge)
 EDGE_WIDTH_SHARE = 0.3  # ... when it is narrower than this share of its height (a fragment of someone)
 SWEEP_MIN_SCALE = 1.5  # the sweep runs when the frame is at least this much larger than the detection copy
@@ -50,6 +52,14 @@ def _body_of_face(face: Box) -> Box:
     x0, y0, x1, y1 = face
     cx, fw, fh = (x0 + x1) / 2, x1 - x0, y1 - y0
     return (cx - BODY_HALF_WIDTH_FACES * fw, y0, cx + BODY_HALF_WIDTH_FACES * fw, y0 + BODY_HEIGHT_FACES * fh)
+
+
+def _head_band(box: Box) -> Box:
+    """The top of a padded person box, widened: the head is what identifies, and a detection that lost an arm,
+    a bag or the half of someone behind a post is narrower than the person, most harmfully at the head."""
+    x0, y0, x1, y1 = box
+    grow = HEAD_BAND_GROW * (x1 - x0)
+    return (x0 - grow, y0, x1 + grow, y0 + HEAD_BAND_SHARE * (y1 - y0))
 
 
 def _pad_body(box: Box, pad: float) -> Box:
@@ -197,7 +207,8 @@ class PassersBy:
         for box in boxes:
             self._heights.observe(box)
         width = small.shape[1]
-        self._held = [_at_edge(self._heights.restore(box), width) for box in self._people.update(boxes, t)]
+        held = self._people.update(boxes, t, (width, small.shape[0]))
+        self._held = [_at_edge(self._heights.restore(box), width) for box in held]
         return True
 
     def _compose(
@@ -213,6 +224,7 @@ class PassersBy:
         pad = self._settings.box_padding
         sx, sy = width / small.shape[1], height / small.shape[0]
         bodies = [_pad_body(b, pad) for b in people]
+        bodies += [_head_band(b) for b in bodies]
         face_boxes = [pad_box(b, FACE_PADDING, FACE_PADDING, FACE_PADDING) for b in faces]
         public = _raster([*bodies, *face_boxes], sx, sy, width, height)
         mask = np.asarray(cv2.bitwise_and(public, zones.public_u8), dtype=np.uint8)

@@ -16,6 +16,7 @@ Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in detection-image pix
 SIZE_MEMORY = 0.8  # share of the recent size a track keeps when its detection shrinks
 WIDTH_MEMORY = 0.8  # the same for the width (a person's width flickers with each step)
 MAX_SPEED_BOXES = 1.0  # a held box stretches by at most this many box widths per second
+EDGE = 1.0  # detection pixels from the left or right edge where a track counts as at the edge
 MIN_HOLD_SECONDS = 0.5  # a track seen for less than the hold time is held for as long as it was seen, at least this
 
 
@@ -85,6 +86,15 @@ class Track:
         return union_box(self.box, moved)
 
 
+def _leaving(track: Track, width: float, height: float) -> bool:
+    """True when the track was last seen at the left, right or bottom edge, moving out: whoever it followed has
+    left the view, and coming back in they are new motion at the edge, found again at once."""
+    x0, _, x1, y1 = track.box
+    return (
+        (x0 <= EDGE and track.vx < 0) or (x1 >= width - EDGE and track.vx > 0) or (y1 >= height - EDGE and track.vy > 0)
+    )
+
+
 class Tracker:
     """Associates detections with tracks by overlap; unmatched tracks are held, then dropped."""
 
@@ -96,12 +106,15 @@ class Tracker:
     def reset(self) -> None:
         self.tracks.clear()
 
-    def _hold(self, track: Track) -> float:
+    def _hold(self, track: Track, size: tuple[float, float] | None) -> float:
         # A flicker seen once is not held for seconds; anything seen for a while is held the full time.
+        if size is not None and _leaving(track, *size):
+            return self.min_hold_seconds
         return max(self.min_hold_seconds, min(self.hold_seconds, track.last_seen - track.first_seen))
 
-    def update(self, detections: Sequence[Box], t: float) -> list[Box]:
-        """Feed this frame's detections; return the boxes to mask now."""
+    def update(self, detections: Sequence[Box], t: float, size: tuple[float, float] | None = None) -> list[Box]:
+        """Feed this frame's detections; return the boxes to mask now. ``size`` is the image's width and
+        height, which lets a track that walked out at the left, right or bottom edge go early."""
         # Greedy one-to-one matching, best overlap first: merging several detections into one track would grow
         # a box over a whole group of people and keep it that size.
         pairs = sorted(
@@ -122,6 +135,6 @@ class Tracker:
             used_t.add(i)
             self.tracks[i].update(detections[d], t)
         fresh = [det for d, det in enumerate(detections) if d not in used_d]
-        self.tracks = [tr for tr in self.tracks if t - tr.last_seen <= self._hold(tr)]
+        self.tracks = [tr for tr in self.tracks if t - tr.last_seen <= self._hold(tr, size)]
         self.tracks.extend(Track(det, t) for det in fresh)
         return [tr.extent(t) for tr in self.tracks]
