@@ -53,6 +53,23 @@ def test_person_leaving_releases_the_area(background: np.ndarray) -> None:
     assert np.array_equal(out.image, original)
 
 
+def test_person_who_stood_long_then_left_leaves_no_ghost(background: np.ndarray) -> None:
+    # Standing still for 60 s, the person is partly learnt into the background (the slow rate for held boxes);
+    # once they leave, the spot shows the background from before they came, and is released.
+    feed = Feeder(make_redactor(track_hold_seconds=1.0))
+    for _ in range(6):
+        feed(background)
+    for x in range(60, 120, 4):
+        feed(with_person(background, x, 100))
+    for _ in range(600):
+        _, out = feed(with_person(background, 116, 100))
+    assert covered(out.mask, 116, 100) == 1.0
+    for _ in range(30):
+        original, out = feed(background)
+    assert not out.mask.any()
+    assert np.array_equal(out.image, original)
+
+
 def test_own_zone_masks_heads_not_bodies_and_neighbour_is_solid(background: np.ndarray) -> None:
     feed = Feeder(make_redactor([LEFT, TOP_RIGHT], method="pixelate"))
     for _ in range(6):
