@@ -1,8 +1,9 @@
 """Wiring only: build the stages from the profile and the data folder, then run them.
 
 Threads: the capture thread reads frames into a small queue and never blocks (a full queue drops the frame and
-counts it: a raw frame that is dropped is never shared). The main loop redacts, encodes and hands finished
-segments to the share path. The outbox publisher thread drains the durable outbox to the broker.
+counts it: a raw frame that is dropped is never shared). The main loop only redacts and encodes; finished segments
+go to the share thread (``edge_agent.share_worker``: retention, consent check, seal, durable outbox), so sealing
+and fsync never delay a frame. The outbox publisher thread drains the durable outbox to the broker.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+import cv2
+import numpy as np
+
 from edge_agent.capture import open_source
-from edge_agent.capture.base import Frame, FrameSource
+from edge_agent.capture.base import Frame, FrameSource, Image
 from edge_agent.capture.reconnect import ReconnectingSource
 from edge_agent.config.loader import load_profile
 from edge_agent.config.models import Profile
@@ -31,10 +35,12 @@ from edge_agent.consent.state import ConsentRecord, ConsentStore, describe
 from edge_agent.errors import CaptureError, EdgeAgentError
 from edge_agent.identity import DevicePaths, load_enrollment, load_identity
 from edge_agent.redact import build_redactor
+from edge_agent.redact.redactor import detect_size
 from edge_agent.redact.zonestore import ZoneStore, ZoneWatch
 from edge_agent.sdnotify import Notifier
 from edge_agent.segment.encoder import SegmentEncoder
 from edge_agent.segment.model import Segment
+from edge_agent.share_worker import ShareWorker
 from edge_agent.sharing import Sharer
 from edge_agent.uplink import Uplink, build_uplink
 
@@ -92,6 +98,8 @@ class Agent:
         self.ui_server: UiServer | None = None
         self.consent_service = ConsentService(self.paths, self.profile, self.identity, consent=self.consent,
                                               audit=self.audit, uplink=self.uplink, sharer=self.sharer)
+        self.share_worker = ShareWorker(sharer=self.sharer, audit=self.audit, retain=self._retain,
+                                        notify=self._notify_uplink, events=self.summary.events)
 
     def _load_profile(self) -> tuple[Profile, str]:
         if self.options.profile_root is not None:
@@ -143,6 +151,7 @@ class Agent:
         frames: queue.Queue[Frame | None] = queue.Queue(maxsize=QUEUE_FRAMES)
         capture = threading.Thread(target=self._capture, args=(source, frames), name="capture", daemon=True)
         capture.start()
+        self.share_worker.start()
         self._start_ui()
         self.notifier.ready(describe(record))
         try:
@@ -154,6 +163,8 @@ class Agent:
             source.close()
             capture.join(timeout=5)
             self.notifier.stopping()
+            self.share_worker.stop()  # every segment already cut is retained and spooled before the drain
+            self.summary.shared = self.share_worker.shared
             self.consent_service.stop()
             if self.uplink is not None:
                 self.summary.delivered = self.uplink.stop(drain_timeout=15.0)
@@ -211,7 +222,7 @@ class Agent:
             self.redactor = self.zones.refresh(self.redactor, lambda zones: build_redactor(self.profile, zones))
             if self.feed is not None:
                 self.feed.before_redact(frame)
-            redacted = self.redactor.redact(frame)
+            redacted = self.redactor.redact(frame, detect_image=self._detect_image(frame))
             if self.feed is not None:
                 self.feed.after_redact(redacted, self.redactor.scene_shifted)
             self.consent_service.frame_redacted(redacted.fail_closed)
@@ -238,7 +249,7 @@ class Agent:
     def _consent_changed(self, old: ConsentRecord, new: ConsentRecord, encoder: SegmentEncoder) -> SegmentEncoder:
         log.info("consent changed: %s", describe(new))
         if not new.is_live_at(time.time()) and self.sharer is not None:
-            dropped = self.sharer.drop_live_grants()
+            dropped = self.share_worker.revoke()
             if dropped:
                 log.info("revoked: %d waiting segment(s) deleted from the outbox", len(dropped))
                 self.audit.append("outbox_revoked", consent_id=new.id, segments=[i.seq for i in dropped])
@@ -257,21 +268,33 @@ class Agent:
         if self.uplink is not None:
             self.uplink.publish_status(self.consent.current(), state, detail)
 
+    def _detect_image(self, frame: Frame) -> Image | None:
+        """The camera's own small grey image (picamera2's lores Y plane) for detection, when it has one.
+
+        The redactor takes grey detection images as they are (motion, scene guard and faces all accept one
+        channel); one of another size than the redactor would make is resized, which is still cheaper than
+        shrinking the full frame.
+        """
+        lores = frame.lores
+        if lores is None:
+            return None
+        height, width = frame.image.shape[:2]
+        size = detect_size(width, height, self.profile.camera.detect_width, self.profile.camera.detect_height)
+        if (lores.shape[1], lores.shape[0]) == size:
+            return lores
+        return np.asarray(cv2.resize(lores, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+
     def _segment_done(self, segment: Segment) -> None:
+        """Hand a finished segment to the share thread; a full hand-off fails closed for sharing (live only)."""
         self.summary.segments += 1
-        if not self.redactor.scene_shifted:
-            self.consent_service.segment_made(segment)  # local retention, encrypted at rest
-        if self.sharer is None or self.redactor.scene_shifted:
-            return
-        record = self.sharer.covering_record(segment)
-        if record is None:
-            return
-        sealed = self.sharer.share(segment, record)
-        if sealed is not None and self.uplink is not None:
-            self.summary.shared += 1
+        self.share_worker.submit(segment, scene_shifted=self.redactor.scene_shifted, wait=not self.options.realtime)
+
+    def _retain(self, segment: Segment) -> None:
+        self.consent_service.segment_made(segment)
+
+    def _notify_uplink(self) -> None:
+        if self.uplink is not None:
             self.uplink.notify()
-            self.audit.append("segment_shared", segment=sealed.meta.seq, consent_id=record.id,
-                              header_hash=sealed.header_hash)
 
 
 def _put_waiting(frames: queue.Queue[Frame | None], frame: Frame, stop: threading.Event) -> None:

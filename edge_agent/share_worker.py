@@ -1,0 +1,134 @@
+"""The share thread: finished segments leave the frame loop here, so sealing and fsync never delay a frame.
+
+The frame loop only redacts and encodes. Each finished segment goes into a small bounded queue served by one
+thread, which keeps it in local retention, checks consent again right before sealing, seals, spools it in the
+durable outbox and wakes the publisher. One thread keeps the chain's order (``seq`` and ``prev_hash``).
+
+When the queue is full (the disk or the sealer fell far behind), the frame loop does not wait for it: the
+segment is neither shared nor retained, and that is counted (``share_backlog``) and audited. Sharing fails
+closed; the camera keeps running. Unpaced sources (files, the synthetic scene with ``--fast``) wait for room
+instead, so that offline processing loses nothing.
+
+Revocation takes effect at once: the consent record is read again under the share lock right before sealing,
+and :meth:`ShareWorker.revoke` deletes waiting live-grant segments under the same lock, so a segment sealed
+under the old grant is either already in the outbox (and deleted) or is checked after the revocation (and
+never sealed).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edge_agent.consent.audit import AuditLog
+from edge_agent.consent.state import ConsentRecord
+from edge_agent.outbox.spool import OutboxItem
+from edge_agent.segment.model import Segment
+from edge_agent.sharing import Sharer
+
+log = logging.getLogger(__name__)
+
+QUEUE_SEGMENTS = 4  # 8 s of 2 s live segments (about 2 MB at 720p): a slow fsync, not a dead disk
+BACKLOG = "share_backlog"
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """A finished segment and what the frame loop knew when it was cut."""
+
+    segment: Segment
+    scene_shifted: bool  # the view had moved away from the calibrated scene: never shared, never retained
+
+
+class ShareWorker:
+    """One thread that retains, seals and spools finished segments in the order they were made."""
+
+    def __init__(
+        self,
+        *,
+        sharer: Sharer | None,
+        audit: AuditLog,
+        retain: Callable[[Segment], None],
+        notify: Callable[[], None],
+        events: Counter[str],
+        capacity: int = QUEUE_SEGMENTS,
+    ) -> None:
+        self._sharer = sharer
+        self._audit = audit
+        self._retain = retain
+        self._notify = notify
+        self._events = events
+        self._queue: queue.Queue[Finished | None] = queue.Queue(maxsize=capacity)
+        self._lock = threading.Lock()  # one share or one revocation at a time
+        self._thread = threading.Thread(target=self._run, name="share", daemon=True)
+        self.shared = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, segment: Segment, *, scene_shifted: bool, wait: bool = False) -> bool:
+        """Hand a finished segment over. Never blocks unless ``wait``; False when it was refused (queue full)."""
+        item = Finished(segment, scene_shifted)
+        if wait:
+            self._queue.put(item)
+            return True
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self._events[BACKLOG] += 1
+            log.warning("share queue full: segment %d neither shared nor retained", segment.meta.seq)
+            self._audit.append(BACKLOG, segment=segment.meta.seq, start=segment.meta.start, end=segment.meta.end)
+            return False
+        return True
+
+    def revoke(self) -> list[OutboxItem]:
+        """After a revocation: delete waiting live-grant segments, with no share in progress."""
+        if self._sharer is None:
+            return []
+        with self._lock:
+            return self._sharer.drop_live_grants()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish every segment already handed over, then end the thread."""
+        if not self._thread.is_alive():
+            return
+        self._queue.put(None)
+        self._thread.join(timeout=timeout)
+        if self._thread.is_alive():
+            log.error("share thread did not finish within %.0f s", timeout)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            try:
+                self._handle(item)
+            except Exception:  # a bad segment must not end sharing for the ones after it
+                log.exception("segment %d: share step failed; not shared", item.segment.meta.seq)
+                self._events["share_error"] += 1
+
+    def _handle(self, item: Finished) -> None:
+        if item.scene_shifted:
+            return
+        self._retain(item.segment)  # local retention, encrypted at rest
+        if self._sharer is None:
+            return
+        with self._lock:
+            # Read now, not when the segment was cut: a revocation since then stops it here.
+            record = self._sharer.covering_record(item.segment)
+            if record is None:
+                return
+            sealed = self._sharer.share(item.segment, record)
+        if sealed is None:
+            return
+        self.shared += 1
+        self._notify()
+        self._audit_shared(sealed.meta.seq, record, sealed.header_hash)
+
+    def _audit_shared(self, seq: int, record: ConsentRecord, header_hash: str) -> None:
+        self._audit.append("segment_shared", segment=seq, consent_id=record.id, header_hash=header_hash)
