@@ -6,7 +6,9 @@
 N simulated devices are enrolled at a fresh center; each seals ``--per-device`` real 2 s, 1280x720 live segments
 (x264, the default profile's bitrate) with its own key before the clock starts. Then:
 
-* ``in process``: one :class:`Ingestor` in this process, one thread, no broker: the worker's own ceiling.
+* ``in process``: one :class:`Ingestor` in this process, one thread, no broker: the worker's own ceiling. It
+  commits as a worker does: writes without fsync, one ``syncfs`` per ``--batch`` segments (default
+  ``BATCH_MAX``; ``--batch 0`` fsyncs every file as it is written, the path before group commit).
 * ``W workers``: W ``edge-center subscribe --share g`` processes on one shared subscription; a few publisher
   threads publish every sealed segment (QoS 1) on loopback; the rate is stored segments over the time from the
   first publish to the last segment stored (counted from the evidence log).
@@ -36,6 +38,7 @@ from fixtures import make_center
 from edge_agent.capture.synthetic import SyntheticScene
 from edge_agent.center.ingest import Ingestor
 from edge_agent.center.keys import CenterPaths, DeviceRegistry, add_device, load_keys
+from edge_agent.center.subscriber import BATCH_MAX
 from edge_agent.config.keys import load_center_identity
 from edge_agent.consent.state import ConsentStore, live_record
 from edge_agent.identity import DevicePaths, init_identity, load_identity
@@ -121,13 +124,16 @@ def learn_consent(ingestor: Ingestor, homes: list[Home]) -> None:
             book.learn(home.device_id, "consent", home.consent_doc)
 
 
-def in_process(center: CenterPaths, homes: list[Home], messages: list[Message]) -> float:
-    ingestor = Ingestor(center, load_keys(center), DeviceRegistry(center.devices), PREFIX)
+def in_process(center: CenterPaths, homes: list[Home], messages: list[Message], batch: int = BATCH_MAX) -> float:
+    """``batch`` 0: every file fsync'd as it is written (no group commit)."""
+    ingestor = Ingestor(center, load_keys(center), DeviceRegistry(center.devices), PREFIX, durable=batch == 0)
     learn_consent(ingestor, homes)
     started = time.perf_counter()
-    for topic, blob in messages:
+    for i, (topic, blob) in enumerate(messages, 1):
         result = ingestor.ingest(topic, blob)
         assert result.status == "stored", result
+        if batch and (i % batch == 0 or i == len(messages)):
+            ingestor.sync()
     return len(messages) / (time.perf_counter() - started)
 
 
@@ -188,6 +194,8 @@ def main() -> None:
     parser.add_argument("--per-device", type=int, default=4)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=BATCH_MAX,
+                        help="in process: segments per syncfs (0: fsync every file, as before group commit)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="edge-bench-center-") as tmp:
         root = Path(tmp)
@@ -202,7 +210,7 @@ def main() -> None:
                 messages = seal_all(homes, center_pub, seq, args.per_device, template)
                 seq += args.per_device
                 if label == "in process":
-                    rate = in_process(center, homes, messages)
+                    rate = in_process(center, homes, messages, args.batch)
                 else:
                     rate = over_mqtt(args.broker, center, messages, int(label))
                 rates.setdefault(label, []).append(rate)

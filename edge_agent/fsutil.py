@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 
@@ -16,11 +19,16 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o644, *, exclusive: bool = False) -> None:
+def atomic_write(
+    path: Path, data: bytes, mode: int = 0o644, *, exclusive: bool = False, durable: bool = True
+) -> None:
     """Write ``data`` to ``path`` via a temporary file, fsync, rename, fsync the folder.
 
     With ``exclusive`` the final name must not exist yet (``FileExistsError`` otherwise); it is claimed with a
     hard link, which is atomic, so that two writers racing for the same name cannot both win.
+
+    With ``durable=False`` both fsyncs are skipped: the caller makes a whole batch durable at once with
+    :func:`sync_filesystem`, and must cope after a crash with a file that exists but is empty or short.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -30,7 +38,8 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644, *, exclusive: bool 
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     except BaseException:
         os.close(fd)
         with contextlib.suppress(FileNotFoundError):
@@ -48,16 +57,64 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644, *, exclusive: bool 
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
-def append_line(path: Path, line: str) -> None:
-    """Append one line durably. A single ``write`` with O_APPEND keeps concurrent writers' lines whole."""
+def append_line(path: Path, line: str, *, durable: bool = True) -> None:
+    """Append one line durably (``durable=False``: without the fsync, see :func:`atomic_write`). A single
+    ``write`` with O_APPEND keeps concurrent writers' lines whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
     data = (line.rstrip("\n") + "\n").encode("utf-8")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         os.write(fd, data)
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _load_syncfs() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name, use_errno=True)
+        func = libc.syncfs
+    except (OSError, AttributeError):
+        return None  # not Linux (or not glibc/musl): fall back to fsync of each file
+    func.argtypes = [ctypes.c_int]
+    func.restype = ctypes.c_int
+    syncfs: Callable[[int], int] = func
+    return syncfs
+
+
+_SYNCFS = _load_syncfs()
+
+
+def sync_filesystem(path: Path, written: Iterable[Path] = (), *, use_syncfs: bool = True) -> None:
+    """Make every write to the file system holding ``path`` durable: one ``syncfs(2)``.
+
+    One call for a batch of writes costs about what one fsync does, instead of two fsyncs per file. Where
+    ``syncfs`` is not available (or ``use_syncfs`` is False) each of the ``written`` files and its folder is
+    fsync'd instead. Raises OSError when the kernel reports a write-back error (Linux >= 5.8 reports them
+    through syncfs).
+    """
+    if use_syncfs and _SYNCFS is not None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if _SYNCFS(fd) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"syncfs failed: {os.strerror(err)}", str(path))
+        finally:
+            os.close(fd)
+        return
+    folders: set[Path] = set()
+    for file in written:
+        fd = os.open(file, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        folders.add(file.parent)
+    for folder in sorted(folders):
+        fsync_dir(folder)

@@ -2,6 +2,12 @@
 
 Stateless per message, so any number of workers can share one MQTT subscription: deduplication and the commit
 point are files created atomically (``<seq>.json`` is claimed with an exclusive link), never in-memory state.
+
+Durability: by default every file is fsync'd before :meth:`Ingestor.ingest` returns. A batching receiver
+(:mod:`edge_agent.center.subscriber`) builds the ingestor with ``durable=False``, ingests a batch, then calls
+:meth:`Ingestor.sync` once (one ``syncfs``) before acknowledging any message of the batch. A crash before that
+sync can leave a record file that exists but is empty or cut short: such a record counts as absent, and the
+redelivered segment is stored again over it.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from edge_agent.center.consent_check import PENDING, ConsentBook
 from edge_agent.center.keys import CenterKeys, CenterPaths, DeviceRegistry
 from edge_agent.center.ordering import chain_conflict
 from edge_agent.errors import EdgeAgentError, OpenError
-from edge_agent.fsutil import append_line, atomic_write
+from edge_agent.fsutil import append_line, atomic_write, sync_filesystem
 from edge_agent.seal import OpenedSegment, open_segment
 from edge_agent.segment.decode import probe_segment
 from edge_agent.segment.tsscan import CONTENT_TYPE as MPEG_TS
@@ -54,8 +60,12 @@ class Ingestor:
         counts: Counter[str] | None = None,
         *,
         check_consent: bool = True,
+        durable: bool = True,
     ) -> None:
         self._paths = paths
+        self._durable = durable
+        # Files written since the last sync (durable=False): fsync'd one by one where syncfs is unavailable.
+        self._unsynced: list[Path] = []
         self._keys = keys
         self._registry = registry
         self._prefix = topic_prefix
@@ -71,12 +81,45 @@ class Ingestor:
                 self.counts[f"rejected: {result.reason}"] += 1
         if result.status == "rejected":
             log.warning("rejected segment on device %s seq %s: %s", result.device_id, result.seq, result.reason)
-            append_line(
+            self._append(
                 self._paths.root / "rejected.jsonl",
                 json.dumps({"time": time.time(), "device_id": result.device_id, "seq": result.seq,
                             "reason": result.reason}, sort_keys=True),
             )
         return result
+
+    def _write(self, path: Path, data: bytes, *, exclusive: bool = False) -> None:
+        atomic_write(path, data, exclusive=exclusive, durable=self._durable)
+        self._wrote(path)
+
+    def _append(self, path: Path, line: str) -> None:
+        append_line(path, line, durable=self._durable)
+        self._wrote(path)
+
+    def _wrote(self, path: Path) -> None:
+        if not self._durable:
+            with self._lock:
+                self._unsynced.append(path)
+
+    def _repair(self, path: Path, data: bytes) -> None:
+        """A crash before a batch was durable can keep a segment's record but lose its files' contents (they
+        were written back in a different order); the redelivered copy restores them. Only duplicates pay for
+        this read, and they are rare (redeliveries)."""
+        try:
+            intact = path.stat().st_size == len(data) and path.read_bytes() == data
+        except FileNotFoundError:
+            intact = False
+        if not intact:
+            log.warning("restoring %s from a redelivered copy", path.name)
+            self._write(path, data)
+
+    def sync(self) -> None:
+        """Make everything written since the last call durable (a no-op when every write is already durable).
+        OSError when the file system reports a write-back error: then nothing written since is durable."""
+        with self._lock:
+            written, self._unsynced = self._unsynced, []
+        if written:
+            sync_filesystem(self._paths.root, written)
 
     def ingest(self, topic: str, payload: bytes, now: float | None = None) -> IngestResult:
         now = time.time() if now is None else now
@@ -125,13 +168,19 @@ class Ingestor:
         folder = self._paths.store / header.device_id
         stem = f"{header.seq:010d}"
         record_path = folder / f"{stem}.json"
-        existing = _read_record(record_path)
-        if existing is not None:
-            return _duplicate_or_conflict(existing, opened, header.device_id, header.seq)
         tag = opened.sealed_sha256[:12]
         video_name, sealed_name = f"{stem}-{tag}.ts", f"{stem}-{tag}.sealed"
-        atomic_write(folder / sealed_name, payload)
-        atomic_write(folder / video_name, opened.plaintext)
+        existing = _read_record(record_path)
+        if existing is not None:
+            if existing.get("sealed_sha256") == opened.sealed_sha256:
+                self._repair(folder / sealed_name, payload)
+                self._repair(folder / video_name, opened.plaintext)
+            return _duplicate_or_conflict(existing, opened, header.device_id, header.seq)
+        # A record that exists but does not parse was cut short by a crash before its batch was durable (never
+        # acknowledged, so the broker redelivered it): it is replaced instead of claimed.
+        claim = not record_path.exists()
+        self._write(folder / sealed_name, payload)
+        self._write(folder / video_name, opened.plaintext)
         record = {
             "device_id": header.device_id,
             "seq": header.seq,
@@ -155,13 +204,13 @@ class Ingestor:
         }
         line = json.dumps(record, sort_keys=True)
         try:
-            atomic_write(record_path, (line + "\n").encode("utf-8"), exclusive=True)
+            self._write(record_path, (line + "\n").encode("utf-8"), exclusive=claim)
         except FileExistsError:
             # Another worker on the same shared subscription committed this segment first.
             raced = _read_record(record_path) or {}
             return _duplicate_or_conflict(raced, opened, header.device_id, header.seq)
-        append_line(self._paths.root / "evidence.jsonl", line)
-        log.info("stored segment %s/%s (%d frames)", header.device_id, header.seq, header.frame_count)
+        self._append(self._paths.root / "evidence.jsonl", line)
+        log.debug("stored segment %s/%s (%d frames)", header.device_id, header.seq, header.frame_count)
         return IngestResult("stored", "", header.device_id, header.seq)
 
 
@@ -176,9 +225,9 @@ def _frame_count(content_type: str, video: bytes) -> int:
 def _read_record(path: Path) -> dict[str, object] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    return data if isinstance(data, dict) else None
+    except (FileNotFoundError, ValueError):
+        return None  # absent, or empty / cut short by a crash before its batch was durable
+    return data if isinstance(data, dict) and "sealed_sha256" in data else None
 
 
 def _duplicate_or_conflict(existing: dict[str, object], opened: OpenedSegment, device: str, seq: int) -> IngestResult:

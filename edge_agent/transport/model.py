@@ -89,6 +89,7 @@ class InboundMessage:
     user_properties: tuple[tuple[str, str], ...] = ()
     content_type: str | None = None
     qos: int = 1
+    mid: int = 0  # the packet id, for :meth:`MqttLink.ack` when the link acknowledges manually
 
     def property(self, key: str) -> str | None:
         """The first user property named ``key``."""
@@ -113,4 +114,5 @@ def inbound_message(message: Any) -> InboundMessage | None:
         user_properties=tuple((str(k), str(v)) for k, v in getattr(props, "UserProperty", None) or ()),
         content_type=getattr(props, "ContentType", None),
         qos=int(message.qos),
+        mid=int(message.mid),
     )

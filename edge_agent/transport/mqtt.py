@@ -100,7 +100,10 @@ class MqttLink:
         keepalive: int = 30,
         max_inflight: int = 10,
         on_message: Callable[[InboundMessage], None] | None = None,
+        manual_ack: bool = False,
     ) -> None:
+        """With ``manual_ack``, a received QoS 1/2 message is acknowledged only by :meth:`ack`, not when
+        ``on_message`` returns: the receiver acknowledges once it has made the message durable."""
         self.address = parse_broker_url(broker)
         self.url = self.address.url
         self._clean_start = clean_start
@@ -120,9 +123,17 @@ class MqttLink:
         self._max_packet_size: int | None = None
         self._loop_running = False
         self._stopping = False
+        # Messages received on the current connection and not acknowledged yet, by packet id (manual_ack only).
+        # Kept as the very objects handed out, so that a late ack of a message from an earlier connection can
+        # never acknowledge a different message that reuses its packet id.
+        self._unacked: dict[int, InboundMessage] = {}
         self._client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=MQTTProtocolVersion.MQTTv5,
+            manual_ack=manual_ack,
         )
+        self._manual_ack = manual_ack
         self._client.max_inflight_messages_set(max_inflight)
         self._client.reconnect_delay_set(_RECONNECT_MIN_S, _RECONNECT_MAX_S)
         self._configure_tls(tls)
@@ -277,6 +288,9 @@ class MqttLink:
             return
         self._max_packet_size = getattr(properties, "MaximumPacketSize", None)
         with self._lock:
+            # Unacknowledged messages of the old connection are redelivered on this one (persistent session)
+            # or dropped with the session; their old packet ids must not be acknowledged here.
+            self._unacked.clear()
             subscriptions = list(self._subscriptions.items())
             self._resubscribing = len(subscriptions)
         log.info("connected to %s (max packet size %s)", self.url, self._max_packet_size)
@@ -434,8 +448,31 @@ class MqttLink:
         code = max((int(r.value) for r in reasons), default=128)
         self._subacks.answer(mid, (code, ", ".join(str(r) for r in reasons)))
 
+    def ack(self, message: InboundMessage) -> bool:
+        """Acknowledge ``message`` (PUBACK for QoS 1) when the link acknowledges manually. Safe from any thread.
+
+        False when there is nothing to acknowledge: QoS 0, automatic acknowledgement, already acknowledged, or
+        received on an earlier connection (the broker redelivers it, or dropped it with a clean session).
+        """
+        if not self._manual_ack or message.qos == 0:
+            return False
+        with self._lock:
+            if self._unacked.get(message.mid) is not message:
+                return False
+            del self._unacked[message.mid]
+        rc = self._client.ack(message.mid, message.qos)
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            log.debug("acknowledging message %d failed: %s", message.mid, paho.error_string(rc))
+            return False
+        return True
+
     def _handle_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         inbound = inbound_message(message)
+        if inbound is not None and self._manual_ack and inbound.qos > 0:
+            with self._lock:
+                self._unacked[inbound.mid] = inbound
+        elif inbound is None and self._manual_ack and message.qos > 0:
+            client.ack(message.mid, message.qos)  # dropped (topic not UTF-8): nothing to make durable
         if inbound is None or self._on_message is None:
             return
         try:
