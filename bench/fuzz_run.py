@@ -29,6 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inputs", type=int, default=100_000, help="inputs per target")
     parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--only", nargs="*", help="run only these targets (default: all)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.CRITICAL)  # rejections are logged as warnings: one per input
     world = ft.make_world()
@@ -42,6 +43,8 @@ def main() -> None:
         "request": given(ft.payloads(world.requests))(lambda d: ft.request_bytes_target(world, d)),
         "request fields": given(ft.request_docs(world))(lambda d: ft.request_fields_target(world, d)),
     }
+    if args.only:
+        targets = {name: target for name, target in targets.items() if name in args.only}
     print(f"seed {args.seed}, {args.inputs} inputs per target")
     total = 0
     for name, target in targets.items():
