@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,7 +33,11 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="run only these targets (default: all)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.CRITICAL)  # rejections are logged as warnings: one per input
-    world = ft.make_world()
+    with tempfile.TemporaryDirectory(prefix="edge-fuzz-") as tmp:
+        _run(args, ft.make_world(Path(tmp)))
+
+
+def _run(args: argparse.Namespace, world: ft.World) -> None:
     run = settings(max_examples=args.inputs, database=None, deadline=None, derandomize=False,
                    suppress_health_check=list(HealthCheck))
     topics = st.one_of(st.just(ft.TOPIC), st.text(max_size=60))
