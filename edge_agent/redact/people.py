@@ -117,7 +117,7 @@ class PassersBy:
         self._last_t: float | None = None
         self._swept_once = False
         # A tile costs about two regular detections: one every so many frames keeps the mean cost per frame low.
-        self._sweep_every = max(8, 4 * settings.detect_every)
+        self._sweep_every = max(12, 6 * settings.detect_every)
         self._heights = HeightPrior()
         self._held: list[Box] = []
         self._count = 0
@@ -165,8 +165,8 @@ class PassersBy:
 
         The whole frame is swept on the first frame after the warm-up, before its mask is made, so the first
         frame shown already covers whoever stood still through the warm-up (the sweep's time usually makes that
-        one frame over budget, which masks it wide as well). After that one tile every ``4 * detect_every``
-        frames (at least 8), never on a frame of the regular face detector.
+        one frame over budget, which masks it wide as well). After that one tile every ``6 * detect_every``
+        frames (at least 12), never on a frame of the regular face detector.
         """
         if self._sweep is None or image.shape[1] < SWEEP_MIN_SCALE * small.shape[1]:
             return []
