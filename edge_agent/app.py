@@ -34,6 +34,7 @@ from edge_agent.consent.service import ConsentService
 from edge_agent.consent.state import ConsentRecord, ConsentStore, describe
 from edge_agent.errors import CaptureError, EdgeAgentError
 from edge_agent.identity import DevicePaths, load_enrollment, load_identity
+from edge_agent.pipeline.memory import tune_allocator
 from edge_agent.redact import build_redactor
 from edge_agent.redact.redactor import detect_size
 from edge_agent.redact.zonestore import ZoneStore, ZoneWatch
@@ -51,6 +52,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 QUEUE_FRAMES = 8
+# x264 would start 1.5 threads per core (6 on a Pi 4) for no gain in memory and less work done per CPU second.
+ENCODER_THREADS = 2
+QUEUE_BYTES = 12 << 20  # at 720p 4 frames (270 ms at 15 fps), at 360p the full 8: raw frames cost resident memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +78,7 @@ class RunSummary:
 
 class Agent:
     def __init__(self, options: RunOptions) -> None:
+        tune_allocator()  # before the face model and the threads: fewer malloc arenas (edge_agent.pipeline.memory)
         self.options = options
         self.paths = DevicePaths(options.data_dir)
         self.profile, self.profile_hash = self._load_profile()
@@ -148,7 +153,7 @@ class Agent:
             self.uplink.start(record)
         # A file plays at its own rate; everything else at the profile's.
         self.fps = source.info.fps or self.profile.camera.fps
-        frames: queue.Queue[Frame | None] = queue.Queue(maxsize=QUEUE_FRAMES)
+        frames: queue.Queue[Frame | None] = queue.Queue(maxsize=queue_frames(source.info.width, source.info.height))
         capture = threading.Thread(target=self._capture, args=(source, frames), name="capture", daemon=True)
         capture.start()
         self.share_worker.start()
@@ -198,7 +203,9 @@ class Agent:
             log.error("camera failed: %s", exc)
             self.summary.events["capture_error"] += 1
         finally:
-            frames.put(None)
+            # Waits for room like a frame would, unless stopping: a blocking put on a full queue would hang here
+            # when the frame loop has already left.
+            _put_waiting(frames, None, self.stop_event)
 
     def _loop(self, frames: queue.Queue[Frame | None], record: ConsentRecord) -> None:
         deadline = None if self.options.duration is None else time.monotonic() + self.options.duration
@@ -243,7 +250,7 @@ class Agent:
         return SegmentEncoder(
             device_id=self.identity.device_id, width=cam.width, height=cam.height, fps=self.fps, seconds=seconds,
             profile_hash=self.profile_hash, first_seq=first_seq, preset=cam.x264_preset,
-            bitrate_kbps=cam.bitrate_kbps,
+            bitrate_kbps=cam.bitrate_kbps, threads=ENCODER_THREADS,
         )
 
     def _consent_changed(self, old: ConsentRecord, new: ConsentRecord, encoder: SegmentEncoder) -> SegmentEncoder:
@@ -297,7 +304,12 @@ class Agent:
             self.uplink.notify()
 
 
-def _put_waiting(frames: queue.Queue[Frame | None], frame: Frame, stop: threading.Event) -> None:
+def queue_frames(width: int, height: int) -> int:
+    """How many raw frames the capture queue holds: at most ``QUEUE_FRAMES``, at most ``QUEUE_BYTES``, at least 2."""
+    return max(2, min(QUEUE_FRAMES, QUEUE_BYTES // max(1, width * height * 3)))
+
+
+def _put_waiting(frames: queue.Queue[Frame | None], frame: Frame | None, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
             frames.put(frame, timeout=0.2)

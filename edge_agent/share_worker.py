@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from edge_agent.consent.audit import AuditLog
 from edge_agent.consent.state import ConsentRecord
 from edge_agent.outbox.spool import OutboxItem
+from edge_agent.pipeline.memory import release_free_memory
 from edge_agent.segment.model import Segment
 from edge_agent.sharing import Sharer
 
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 QUEUE_SEGMENTS = 4  # 8 s of 2 s live segments (about 2 MB at 720p): a slow fsync, not a dead disk
 BACKLOG = "share_backlog"
+TRIM_EVERY_S = 2.0  # hand free memory back at least this often, also between the 10 s segments of normal mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +105,11 @@ class ShareWorker:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=TRIM_EVERY_S)
+            except queue.Empty:
+                release_free_memory()
+                continue
             if item is None:
                 return
             try:
@@ -111,6 +117,10 @@ class ShareWorker:
             except Exception:  # a bad segment must not end sharing for the ones after it
                 log.exception("segment %d: share step failed; not shared", item.segment.meta.seq)
                 self._events["share_error"] += 1
+            del item
+            # Once per segment, off the frame loop: the frames, the segment and its sealed copy are freed by now,
+            # and glibc would otherwise keep their pages (see edge_agent.pipeline.memory).
+            release_free_memory()
 
     def _handle(self, item: Finished) -> None:
         if item.scene_shifted:

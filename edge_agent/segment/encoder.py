@@ -62,7 +62,7 @@ class _Open:
         stream: Any = self.container.add_stream(
             "libx264",
             rate=encoder.rate,
-            options={"preset": encoder.preset, "tune": "zerolatency"},
+            options=encoder.x264_options(),
         )
         stream.width, stream.height = encoder.width, encoder.height
         stream.pix_fmt = "yuv420p"
@@ -87,6 +87,7 @@ class SegmentEncoder:
         preset: str = "ultrafast",
         bitrate_kbps: int = 2000,
         container: str = "mpegts",
+        threads: int = 0,
     ) -> None:
         if width <= 0 or height <= 0 or width % 2 or height % 2:
             raise SegmentError(f"segment size {width}x{height} must be positive and even (H.264 4:2:0)")
@@ -98,6 +99,8 @@ class SegmentEncoder:
             raise SegmentError(f"unknown x264 preset {preset!r} (known: {', '.join(sorted(X264_PRESETS))})")
         if container not in CONTAINERS:
             raise SegmentError(f"unknown segment container {container!r} (known: {', '.join(CONTAINERS)})")
+        if threads < 0:
+            raise SegmentError(f"encoder threads {threads} must not be negative (0 means one per core)")
         if first_seq < 0:
             raise SegmentError(f"first segment number {first_seq} must not be negative")
         self.device_id = device_id
@@ -106,11 +109,19 @@ class SegmentEncoder:
         self.profile_hash = profile_hash
         self.preset = preset
         self.bitrate_kbps = bitrate_kbps
+        self.threads = threads
         self.container_format = CONTAINERS[container]
         self.rate = Fraction(fps).limit_denominator(1001)
         self._seq = first_seq
         self._open: _Open | None = None
         self._ready: Segment | None = None
+
+    def x264_options(self) -> dict[str, str]:
+        options = {"preset": self.preset, "tune": "zerolatency"}
+        if self.threads:
+            # x264 picks 1.5 threads per core by default, each with its own buffers; the daemon asks for fewer.
+            options["threads"] = str(self.threads)
+        return options
 
     @property
     def next_seq(self) -> int:
