@@ -11,12 +11,16 @@ N simulated devices are enrolled at a fresh center; each seals ``--per-device`` 
   ``BATCH_MAX``; ``--batch 0`` fsyncs every file as it is written, the path before group commit).
 * ``W workers``: W ``edge-center subscribe --share g`` processes on one shared subscription; a few publisher
   threads publish every sealed segment (QoS 1) on loopback; the rate is stored segments over the time from the
-  first publish to the last segment stored (counted from the evidence log).
+  first publish to the last segment stored (counted from the evidence log). Publishing starts once every worker
+  has logged that its subscriptions are confirmed. ``worker_cpu_ms_per_segment`` is the workers' CPU time
+  (user + system, from /proc) over the run divided by the segments stored: what one segment costs a worker,
+  whatever else shares the cores.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import subprocess
@@ -158,16 +162,50 @@ def publish(broker: str, messages: list[Message]) -> None:
         link.stop()
 
 
-def over_mqtt(broker: str, center: CenterPaths, messages: list[Message], workers: int) -> float:
-    procs = [
-        subprocess.Popen([sys.executable, "-m", "edge_agent.center", "--dir", str(center.root), "subscribe",
-                          "--broker", broker, "--share", "bench"], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
-        for _ in range(workers)
-    ]
+class Worker:
+    """One ``edge-center subscribe --share bench`` process; its output is watched for the line that says its
+    subscriptions are confirmed (a segment published before that would have no subscriber and be lost)."""
+
+    def __init__(self, broker: str, center: CenterPaths, log_path: Path | None) -> None:
+        self.ready = threading.Event()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "edge_agent.center", "--dir", str(center.root), "subscribe", "--broker", broker,
+             "--share", "bench"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._reader = threading.Thread(target=self._read, args=(log_path,), daemon=True)
+        self._reader.start()
+
+    def _read(self, log_path: Path | None) -> None:
+        assert self.proc.stderr is not None
+        with open(log_path, "ab") if log_path else open(os.devnull, "wb") as log:
+            for line in self.proc.stderr:
+                log.write(line)
+                if b"subscribed to" in line:
+                    self.ready.set()
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the worker so far (from /proc)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+        self._reader.join(timeout=10)
+
+
+def over_mqtt(broker: str, center: CenterPaths, messages: list[Message], workers: int,
+              log_dir: Path | None = None) -> tuple[float, float]:
+    """Segments stored per second, and the workers' CPU milliseconds per segment. ``log_dir``: each worker's
+    log (counts, batch sizes) goes to ``worker-W-i.log`` there."""
+    procs = [Worker(broker, center, log_dir / f"worker-{workers}-{i}.log" if log_dir else None)
+             for i in range(workers)]
     try:
-        time.sleep(2.5)  # the workers' subscriptions reach the broker
+        for proc in procs:
+            if not proc.ready.wait(120.0):
+                raise RuntimeError("a center worker did not subscribe within 120 s")
+        time.sleep(0.5)  # the retained consent records, delivered on subscribing, are taken
         before = stored(center)
+        cpu_before = sum(p.cpu_seconds() for p in procs)
         chunks = [messages[i::PUBLISHERS] for i in range(PUBLISHERS)]
         threads = [threading.Thread(target=publish, args=(broker, c), daemon=True) for c in chunks]
         started = time.monotonic()
@@ -177,14 +215,14 @@ def over_mqtt(broker: str, center: CenterPaths, messages: list[Message], workers
         while stored(center) - before < len(messages) and time.monotonic() < deadline:
             time.sleep(0.05)
         elapsed = time.monotonic() - started
+        count = stored(center) - before
+        cpu_ms = 1000.0 * (sum(p.cpu_seconds() for p in procs) - cpu_before) / max(count, 1)
         for t in threads:
             t.join(timeout=30)
-        return (stored(center) - before) / elapsed
+        return count / elapsed, cpu_ms
     finally:
         for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            proc.wait(timeout=20)
+            proc.stop()
 
 
 def main() -> None:
@@ -196,6 +234,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=BATCH_MAX,
                         help="in process: segments per syncfs (0: fsync every file, as before group commit)")
+    parser.add_argument("--worker-logs", type=Path, help="keep each worker's output (counts, batch sizes) here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="edge-bench-center-") as tmp:
         root = Path(tmp)
@@ -205,6 +244,7 @@ def main() -> None:
         template = live_segment()
         seq = 0
         rates: dict[str, list[float]] = {}
+        cpu: dict[str, list[float]] = {}
         for _ in range(args.repeats):
             for label in ["in process", *args.workers.split(",")]:
                 messages = seal_all(homes, center_pub, seq, args.per_device, template)
@@ -212,15 +252,17 @@ def main() -> None:
                 if label == "in process":
                     rate = in_process(center, homes, messages, args.batch)
                 else:
-                    rate = over_mqtt(args.broker, center, messages, int(label))
+                    rate, cpu_ms = over_mqtt(args.broker, center, messages, int(label), args.worker_logs)
+                    cpu.setdefault(label, []).append(cpu_ms)
                 rates.setdefault(label, []).append(rate)
                 shutil.rmtree(center.store, ignore_errors=True)
         size = len(messages[0][1])
         for label, values in rates.items():
             workers = 1 if label == "in process" else int(label)
             metric = "center ingest, in process" if label == "in process" else "center ingest over MQTT"
+            extra = {"worker_cpu_ms_per_segment": round(median(cpu[label]), 2)} if label in cpu else {}
             emit(metric=metric, workers=workers, devices=args.devices, segments=len(messages), value=median(values),
-                 unit="segments/s", runs=len(values), segment_bytes=size)
+                 unit="segments/s", runs=len(values), segment_bytes=size, **extra)
 
 
 if __name__ == "__main__":
