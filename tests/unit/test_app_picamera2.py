@@ -1,0 +1,112 @@
+"""The agent on the Pi camera (the fake picamera2 of tests/fakes): detection runs on the camera's lores stream."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from edge_agent.app import Agent, RunOptions, queue_frames
+from edge_agent.capture.base import Frame, Image
+from edge_agent.identity import DevicePaths, init_identity
+from edge_agent.redact.redactor import NEIGHBOUR_FILL, RedactedFrame
+
+FAKE = Path(__file__).resolve().parents[1] / "fakes" / "picamera2"
+
+PROFILE = """
+name = "pi-fast-path"
+[camera]
+source = "picamera2"
+width = 320
+height = 240
+fps = 10
+detect_width = 160
+detect_height = 120
+[segment]
+seconds = 1
+live_seconds = 1
+[[zones]]
+name = "neighbour"
+kind = "neighbour"
+coordinates = [[0.75, 0.0], [1.0, 0.0], [1.0, 0.5], [0.75, 0.5]]
+[[zones]]
+name = "street"
+kind = "public"
+coordinates = [[0.0, 0.5], [1.0, 0.5], [1.0, 1.0], [0.0, 1.0]]
+"""
+
+
+def _load(name: str, path: Path, package: bool) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        name, path, submodule_search_locations=[str(path.parent)] if package else None
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def fake_picamera2(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    package = _load("picamera2", FAKE / "__init__.py", package=True)
+    monkeypatch.setitem(sys.modules, "picamera2", package)
+    monkeypatch.setitem(sys.modules, "picamera2.encoders", _load("picamera2.encoders", FAKE / "encoders.py", False))
+    return package
+
+
+def _agent(tmp_path: Path, profile: str = PROFILE) -> Agent:
+    device = DevicePaths(tmp_path / "device")
+    init_identity(device, "pi-device")
+    path = tmp_path / "p.toml"
+    path.write_text(profile)
+    return Agent(RunOptions(data_dir=device.root, profile=str(path), duration=1.5))
+
+
+def _spy(agent: Agent) -> list[tuple[Frame, Image | None, RedactedFrame]]:
+    """Records what the real redactor was given and what it returned."""
+    seen: list[tuple[Frame, Image | None, RedactedFrame]] = []
+    real = agent.redactor.redact
+
+    def redact(frame: Frame, detect_image: Image | None = None) -> RedactedFrame:
+        # The lores plane is copied before redaction: the frame's own arrays are changed in place.
+        lores = None if frame.lores is None else frame.lores.copy()
+        result = real(frame, detect_image=detect_image)
+        seen.append((Frame(frame.index, frame.captured_at, frame.image, lores), detect_image, result))
+        return result
+
+    agent.redactor.redact = redact  # type: ignore[method-assign]
+    return seen
+
+
+def test_agent_on_picamera2_detects_on_the_lores_plane(tmp_path: Path, fake_picamera2: ModuleType) -> None:
+    agent = _agent(tmp_path)
+    seen = _spy(agent)
+    summary = agent.run()
+    assert summary.frames > 5 and summary.segments >= 1
+    assert len(seen) == summary.frames
+    for frame, detect, redacted in seen:
+        # The camera's own grey 160x120 image, as it came (no shrink of the 320x240 frame, no colour).
+        assert detect is not None and detect.shape == (120, 160) and detect.dtype == np.uint8
+        assert frame.lores is not None and np.array_equal(detect, frame.lores)
+        # And the frame is still redacted: the neighbour's house is solid on every frame.
+        assert (redacted.image[:120, 240:] == NEIGHBOUR_FILL).all()
+
+
+def test_lores_of_another_size_is_resized_to_the_detection_size(tmp_path: Path, fake_picamera2: ModuleType) -> None:
+    agent = _agent(tmp_path)
+    image = np.zeros((240, 320, 3), np.uint8)
+    lores = np.full((100, 150), 77, np.uint8)  # an ISP that rounded the lores size differently
+    detect = agent._detect_image(Frame(0, 0.0, image, lores))
+    assert detect is not None and detect.shape == (120, 160) and (detect == 77).all()
+    assert agent._detect_image(Frame(0, 0.0, image, None)) is None  # other cameras: the redactor shrinks
+
+
+def test_frame_queue_holds_fewer_frames_at_higher_resolutions() -> None:
+    assert queue_frames(640, 360) == 8
+    assert queue_frames(1280, 720) == 4
+    assert queue_frames(1920, 1080) == 2
+    assert queue_frames(3840, 2160) == 2
