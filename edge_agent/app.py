@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import queue
 import signal
 import threading
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 QUEUE_FRAMES = 8
-# x264 would start 1.5 threads per core (6 on a Pi 4) for no gain in memory and less work done per CPU second.
+# x264 would start 1.5 threads per core (6 on a Pi 4); more than 2 gave no gain here and less work per CPU second.
 ENCODER_THREADS = 2
 QUEUE_BYTES = 12 << 20  # at 720p 4 frames (270 ms at 15 fps), at 360p the full 8: raw frames cost resident memory
 
@@ -250,7 +251,7 @@ class Agent:
         return SegmentEncoder(
             device_id=self.identity.device_id, width=cam.width, height=cam.height, fps=self.fps, seconds=seconds,
             profile_hash=self.profile_hash, first_seq=first_seq, preset=cam.x264_preset,
-            bitrate_kbps=cam.bitrate_kbps, threads=ENCODER_THREADS,
+            bitrate_kbps=cam.bitrate_kbps, threads=min(ENCODER_THREADS, len(os.sched_getaffinity(0))),
         )
 
     def _consent_changed(self, old: ConsentRecord, new: ConsentRecord, encoder: SegmentEncoder) -> SegmentEncoder:
