@@ -1,17 +1,22 @@
 """Resident memory of the agent over a long run of synthetic input, through the whole share path.
 
-    .venv/bin/python bench/memory_run.py [--minutes 10] [--width 640 --height 360] [--interval 10]
+    .venv/bin/python bench/memory_run.py [--minutes 10] [--width 640 --height 360] [--interval 10] [--no-unit-env]
 
 The agent runs as its own process (`python -m edge_agent run --source synthetic`, a live grant, a local
 Mosquitto and a center subscriber in this process), so every stage is exercised: capture, redaction, x264,
 sealing, the outbox and MQTT. VmRSS is sampled from /proc every --interval seconds. Printed: the samples, the
 figure after a one-minute warm-up, the peak, and the growth (least-squares slope) after the warm-up.
+
+The agent gets the allocator settings of the service's unit file (its ``Environment=MALLOC_...`` values), so the
+figure is the one the device sees; ``--no-unit-env`` leaves them out for comparison.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -28,6 +33,7 @@ from fixtures import make_site
 from edge_agent.center.subscriber import SubscribeOptions, run_subscriber
 
 REPO = Path(__file__).resolve().parents[1]
+UNIT = REPO / "systemd" / "edge-agent.service"
 WARMUP_S = 60.0
 
 
@@ -39,6 +45,18 @@ def rss_mib(pid: int) -> float | None:
     except FileNotFoundError:
         return None
     return None
+
+
+def unit_malloc_env() -> dict[str, str]:
+    """The ``MALLOC_*`` variables that the service's unit file sets."""
+    found: dict[str, str] = {}
+    for line in UNIT.read_text(encoding="utf-8").splitlines():
+        if line.startswith("Environment="):
+            for word in shlex.split(line.removeprefix("Environment=")):
+                name, _, value = word.partition("=")
+                if name.startswith("MALLOC_"):
+                    found[name] = value
+    return found
 
 
 def slope_per_min(samples: list[tuple[float, float]]) -> float:
@@ -57,6 +75,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=360)
     parser.add_argument("--interval", type=float, default=10.0)
+    parser.add_argument("--no-unit-env", action="store_true", help="leave out the unit file's MALLOC_* settings")
     args = parser.parse_args()
     duration = args.minutes * 60
     with tempfile.TemporaryDirectory(prefix="edge-memory-") as tmp:
@@ -71,10 +90,12 @@ def main() -> None:
         time.sleep(1.0)
         cmd = [sys.executable, "-m", "edge_agent", "--data-dir", str(site.device.root), "run", "--profile",
                str(site.profile), "--source", "synthetic", "--duration", str(duration)]
+        extra = {} if args.no_unit_env else unit_malloc_env()
         started = time.monotonic()
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                env={**os.environ, **extra})
         samples: list[tuple[float, float]] = []
-        print(f"agent pid {proc.pid}, {args.width}x{args.height}, {args.minutes:g} min")
+        print(f"agent pid {proc.pid}, {args.width}x{args.height}, {args.minutes:g} min, environment {extra or 'as is'}")
         while proc.poll() is None:
             time.sleep(args.interval)
             rss = rss_mib(proc.pid)
