@@ -13,7 +13,6 @@ one comparison per frame otherwise. Nothing here is written anywhere.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -22,21 +21,17 @@ from edge_agent.capture.base import Frame, Image
 from edge_agent.config.models import Profile, Zone
 from edge_agent.redact import Redactor, build_redactor
 from edge_agent.redact.redactor import RedactedFrame
-from edge_agent.ui.feed import MAX_FPS, Snapshot, _View, calibration_zones, preview_of
+from edge_agent.ui.feed import MAX_FPS, TwoViews, _View
 
 
-class DaemonFeed:
+class DaemonFeed(TwoViews):
     def __init__(
         self,
         profile: Profile,
         zones: Sequence[Zone],
         make_redactor: Callable[[Profile, Sequence[Zone]], Redactor] = build_redactor,
     ) -> None:
-        self.profile = profile
-        self._zones = list(zones)
-        self._lock = threading.Lock()
-        self._calib = _View(lambda: make_redactor(self.profile, calibration_zones(self._zones)))
-        self._shared = _View(lambda: make_redactor(self.profile, self._zones))  # only its image is used
+        super().__init__(profile, zones, make_redactor)  # the shared view's redactor is never built here
         self._last_calib = 0.0
         self._last_shared = 0.0
 
@@ -66,17 +61,6 @@ class DaemonFeed:
             self._shared.image = image
             self._shared.frame = (out.captured_at, out.fail_closed, scene_shifted)
             self._shared.jpeg = None
-
-    def shared(self) -> Snapshot | None:
-        with self._lock:
-            return self._shared.snapshot()
-
-    def calibration(self) -> Snapshot | None:
-        with self._lock:
-            return self._calib.snapshot()
-
-    def preview(self, zones: Sequence[Zone]) -> bytes | None:
-        return preview_of(self._calib, self._lock, zones)
 
     def set_zones(self, zones: Sequence[Zone]) -> None:
         # The agent picks the saved zones up itself (ZoneWatch); the calibration redactor is rebuilt lazily.

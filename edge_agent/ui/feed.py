@@ -110,18 +110,40 @@ class _View:
         return self.jpeg
 
 
-def preview_of(view: _View, lock: threading.Lock, zones: Sequence[Zone]) -> bytes | None:
-    with lock:
-        view.looked_at = time.monotonic()
-        if view.image is None:
-            return None
-        image = view.image.copy()
-    masks = rasterise(list(zones), image.shape[1], image.shape[0])
-    image[masks.neighbour] = 0
-    return encode_jpeg(np.ascontiguousarray(image))
+class TwoViews:
+    """The shared view and the calibration view, behind one lock; what every feed answers the page with."""
+
+    def __init__(
+        self, profile: Profile, zones: Sequence[Zone], make_redactor: Callable[[Profile, Sequence[Zone]], Redactor]
+    ) -> None:
+        self.profile = profile
+        self._zones = list(zones)
+        self._make = make_redactor
+        self._lock = threading.Lock()
+        self._shared = _View(lambda: self._make(self.profile, self._zones))
+        self._calib = _View(lambda: self._make(self.profile, calibration_zones(self._zones)))
+
+    def shared(self) -> Snapshot | None:
+        with self._lock:
+            return self._shared.snapshot()
+
+    def calibration(self) -> Snapshot | None:
+        with self._lock:
+            return self._calib.snapshot()
+
+    def preview(self, zones: Sequence[Zone]) -> bytes | None:
+        """The calibration view with ``zones`` (not yet saved) applied: neighbour zones filled solid."""
+        with self._lock:
+            self._calib.looked_at = time.monotonic()
+            if self._calib.image is None:
+                return None
+            image = self._calib.image.copy()
+        masks = rasterise(list(zones), image.shape[1], image.shape[0])
+        image[masks.neighbour] = 0
+        return encode_jpeg(np.ascontiguousarray(image))
 
 
-class SourceFeed:
+class SourceFeed(TwoViews):
     """Reads ``spec`` (default: the profile's camera) and redacts it for the page. Start with :meth:`start`."""
 
     def __init__(
@@ -132,16 +154,11 @@ class SourceFeed:
         make_redactor: Callable[[Profile, Sequence[Zone]], Redactor] = build_redactor,
         open_frames: Callable[[], FrameSource] | None = None,
     ) -> None:
-        self.profile = profile
-        self._zones = list(zones)
-        self._make = make_redactor
+        super().__init__(profile, zones, make_redactor)
         self._open = open_frames or (lambda: open_source(spec or profile.camera.source, profile.camera))
-        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._source: FrameSource | None = None
-        self._shared = _View(lambda: self._make(self.profile, self._zones))
-        self._calib = _View(lambda: self._make(self.profile, calibration_zones(self._zones)))
         self.error: str | None = None
 
     def start(self) -> SourceFeed:
@@ -189,18 +206,6 @@ class SourceFeed:
                 self._shared.run(frame)
             else:
                 self._shared.drop()
-
-    def shared(self) -> Snapshot | None:
-        with self._lock:
-            return self._shared.snapshot()
-
-    def calibration(self) -> Snapshot | None:
-        with self._lock:
-            return self._calib.snapshot()
-
-    def preview(self, zones: Sequence[Zone]) -> bytes | None:
-        """The calibration view with ``zones`` (not yet saved) applied: neighbour zones filled solid."""
-        return preview_of(self._calib, self._lock, zones)
 
     def set_zones(self, zones: Sequence[Zone]) -> None:
         with self._lock:
