@@ -21,6 +21,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import Callable
@@ -163,23 +164,54 @@ class ConsentBook:
         atomic_write(path, payload)
         return path
 
-    def recheck(self, device_id: str, ingest: Callable[[bytes], object]) -> int:
-        """Feed every held segment of ``device_id`` through ``ingest`` again (which may hold it again)."""
+    def recheck(
+        self, device_id: str, ingest: Callable[[bytes], object], sync: Callable[[], None] = lambda: None
+    ) -> int:
+        """Feed every held segment of ``device_id`` through ``ingest`` again (which may hold it again).
+
+        A held segment is claimed by renaming it to ``.claimed-<pid>``, and its held copy is deleted only after
+        ``sync`` made the re-ingest durable, so a crash in between loses nothing: a claim whose worker is gone
+        is taken up again by the next recheck."""
         folder = self.root / "pending" / check_device_id(device_id)
         count = 0
-        for path in sorted(folder.glob("*.sealed")) if folder.is_dir() else []:
+        for path in _held(folder):
+            claimed = path.with_name(f"{path.name.split('.')[0]}.sealed.claimed-{os.getpid()}")
             try:
-                payload = path.read_bytes()
-                path.unlink()
+                path.rename(claimed)
+                payload = claimed.read_bytes()
             except FileNotFoundError:
                 continue  # another worker took it
             ingest(payload)
+            sync()
+            claimed.unlink(missing_ok=True)
             count += 1
         return count
 
     def pending_count(self) -> int:
         folder = self.root / "pending"
         return sum(1 for _ in folder.glob("*/*.sealed")) if folder.is_dir() else 0
+
+
+def _held(folder: Path) -> list[Path]:
+    """Held segments, and claims left by a worker that died before it finished with them."""
+    if not folder.is_dir():
+        return []
+    found = list(folder.glob("*.sealed"))
+    for claim in folder.glob("*.sealed.claimed-*"):
+        pid = claim.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            found.append(claim)
+    return sorted(found)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _verified(payload: bytes, key: Ed25519PublicKey, kind: str) -> dict[str, Any] | None:
@@ -210,7 +242,13 @@ def control_filters(prefix: str) -> list[str]:
 
 
 def handle_control(
-    book: ConsentBook | None, prefix: str, topic: str, payload: bytes, ingest: Callable[[str, bytes], object]
+    book: ConsentBook | None,
+    prefix: str,
+    topic: str,
+    payload: bytes,
+    ingest: Callable[[str, bytes], object],
+    *,
+    sync: Callable[[], None] = lambda: None,
 ) -> bool:
     """Take a consent record, answer or log head; re-check held segments of that device when a record or
     answer was new. False when ``topic`` is not a control topic (the caller ingests it as a segment)."""
@@ -224,5 +262,5 @@ def handle_control(
         return True
     if book.learn(device_id, kind, payload) and kind != LOGHEAD:
         segments_topic = Topics(prefix, device_id).segments
-        book.recheck(device_id, lambda data: ingest(segments_topic, data))
+        book.recheck(device_id, lambda data: ingest(segments_topic, data), sync)
     return True

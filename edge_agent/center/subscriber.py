@@ -64,7 +64,7 @@ def run_subscriber(
         try:
             payload = reassembler.feed(msg)
             if payload is not None and not handle_control(
-                ingestor.consent, options.topic_prefix, msg.topic, payload, ingestor.ingest
+                ingestor.consent, options.topic_prefix, msg.topic, payload, ingestor.ingest, sync=ingestor.sync
             ):
                 ingestor.ingest(msg.topic, payload)
         except EdgeAgentError as exc:

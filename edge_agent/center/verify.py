@@ -61,9 +61,14 @@ def verify_store(paths: CenterPaths) -> VerifyReport:
         records = []
         for path in sorted(folder.glob("*.json")):
             try:
-                records.append(json.loads(path.read_text(encoding="utf-8")))
+                record = json.loads(path.read_text(encoding="utf-8"))
             except json.JSONDecodeError:
                 report.fail(f"{path}: evidence record is not valid JSON")
+                continue
+            if isinstance(record, dict) and isinstance(record.get("seq"), int):
+                records.append(record)
+            else:
+                report.fail(f"{path}: evidence record is not a segment record")
         records.sort(key=lambda r: int(r["seq"]))
         gaps = 0
         for prev, rec in zip([None, *records[:-1]], records, strict=True):
