@@ -21,10 +21,29 @@ from typing import Any
 from edge_agent.errors import ConsentError
 
 GENESIS = "0" * 64
+RESERVED = frozenset({"seq", "time", "kind", "prev", "hash"})
+_TAIL_CHUNK = 4096
 
 
 def _canonical(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _last_line(fd: int) -> bytes | None:
+    """The last non-empty line of the file open at ``fd``, read backwards in chunks."""
+    end = os.lseek(fd, 0, os.SEEK_END)
+    tail = b""
+    pos = end
+    while pos > 0:
+        step = min(_TAIL_CHUNK, pos)
+        pos -= step
+        tail = os.pread(fd, step, pos) + tail
+        stripped = tail.rstrip(b"\n")
+        cut = stripped.rfind(b"\n")
+        if cut >= 0:
+            return stripped[cut + 1 :]
+    stripped = tail.rstrip(b"\n")
+    return stripped or None
 
 
 def entry_hash(entry: dict[str, Any]) -> str:
@@ -55,11 +74,15 @@ class AuditLog:
         self.path = path
 
     def append(self, kind: str, **fields: Any) -> dict[str, Any]:
+        clash = RESERVED & fields.keys()
+        if clash:
+            # These belong to the chain itself; a field of that name would silently break it.
+            raise ValueError(f"audit entry fields {sorted(clash)} are reserved")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            head = self._head_locked()
+            head = self._head_locked(fd)
             entry: dict[str, Any] = {
                 "seq": head.count,
                 "time": round(time.time(), 3),
@@ -74,13 +97,19 @@ class AuditLog:
             os.close(fd)
         return entry
 
-    def _head_locked(self) -> LogHead:
-        last: dict[str, Any] | None = None
-        count = 0
-        for entry in self.entries():
-            last = entry
-            count += 1
-        return LogHead(count, str(last["hash"]) if last else GENESIS)
+    def _head_locked(self, fd: int) -> LogHead:
+        """The last entry's position and hash, read from the end of the file: appending stays cheap however long
+        the log grows (verifying it is what reads it whole)."""
+        last = _last_line(fd)
+        if last is None:
+            return LogHead(0, GENESIS)
+        try:
+            entry = json.loads(last)
+            return LogHead(int(entry["seq"]) + 1, str(entry["hash"]))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ConsentError(
+                f"{self.path}: the last audit entry is unreadable; run: edge-agent audit verify"
+            ) from exc
 
     def head(self) -> LogHead:
         result = self.verify()

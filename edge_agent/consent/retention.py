@@ -40,6 +40,15 @@ class RetainedItem:
     size: int
 
 
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    expired: tuple[RetainedItem, ...]  # past the retention time
+    evicted: tuple[RetainedItem, ...]  # the oldest, deleted to stay under the byte cap
+
+    def __len__(self) -> int:
+        return len(self.expired) + len(self.evicted)
+
+
 def retention_key_path(paths: DevicePaths) -> Path:
     return paths.root / "identity" / "retention.x25519.key"
 
@@ -95,21 +104,22 @@ class Retention:
             out.append(RetainedItem(path, int(match[1]) / 1000, int(match[2]) / 1000, int(match[3]), size))
         return sorted(out, key=lambda item: (item.start, item.seq))
 
-    def prune(self, now: float | None = None) -> int:
+    def prune(self, now: float | None = None) -> Pruned:
         """Delete segments past the retention time, then the oldest while over the byte cap."""
         now = time.time() if now is None else now
         items = self.items()
         cutoff = now - self.hours * 3600.0
-        doomed = [item for item in items if item.end < cutoff]
+        expired = [item for item in items if item.end < cutoff]
         kept = [item for item in items if item.end >= cutoff]
         total = sum(item.size for item in kept)
+        evicted = []
         while kept and total > self.max_bytes:
             oldest = kept.pop(0)
             total -= oldest.size
-            doomed.append(oldest)
-        for item in doomed:
+            evicted.append(oldest)
+        for item in expired + evicted:
             item.path.unlink(missing_ok=True)
-        return len(doomed)
+        return Pruned(tuple(expired), tuple(evicted))
 
     def window(self, start: float, end: float) -> list[RetainedItem]:
         """Segments lying wholly inside ``[start, end]``: a request gets its window and nothing around it."""

@@ -108,8 +108,25 @@ class ConsentService:
             return
         try:
             self.retention.keep(segment)
+            # The cap holds at every write, not only at the next periodic prune.
+            self._prune(time.time())
         except (OSError, EdgeAgentError) as exc:
             log.error("segment %d not retained: %s", segment.meta.seq, exc)
+
+    def _prune(self, now: float) -> None:
+        pruned = self.retention.prune(now)
+        if pruned.expired:
+            log.info("retention: %d segment(s) past %g h deleted", len(pruned.expired), self.retention.hours)
+            self.audit.append("retention_expired", count=len(pruned.expired), hours=self.retention.hours)
+        if pruned.evicted:
+            log.warning("retention: at its cap, %d oldest segment(s) deleted", len(pruned.evicted))
+            self.audit.append(
+                "retention_evicted",
+                count=len(pruned.evicted),
+                max_bytes=self.retention.max_bytes,
+                oldest_start=pruned.evicted[0].start,
+                newest_end=pruned.evicted[-1].end,
+            )
 
     def frame_redacted(self, reasons: tuple[str, ...]) -> None:
         """Audit fail-closed episodes: one entry when wide masking starts or its reasons change, one when it
@@ -139,9 +156,7 @@ class ConsentService:
                 self._answer(entry, now)
         if now - self._last_prune >= PRUNE_EVERY_S:
             self._last_prune = now
-            dropped = self.retention.prune(now)
-            if dropped:
-                log.info("retention: %d segment(s) past %g h deleted", dropped, self.retention.hours)
+            self._prune(now)
         if now - self._last_head >= HEAD_EVERY_S:
             self._publish_head(now)
 

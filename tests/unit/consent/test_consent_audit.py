@@ -89,3 +89,19 @@ def test_appends_after_a_head_still_verify(log_dir, capsys):
     AuditLog(paths.audit).append("consent_change", consent_id="c-00000000000000cc", mode="off")
     code, _ = _verify(log_dir, capsys)
     assert code == 0
+
+
+def test_reserved_field_names_are_refused(tmp_path):
+    log = AuditLog(tmp_path / "audit.log")
+    for field in ("seq", "time", "prev", "hash"):  # "kind" is append's own argument already
+        with pytest.raises(ValueError, match="reserved"):
+            log.append("segment_shared", **{field: 1})
+    assert not (tmp_path / "audit.log").exists() or log.verify().count == 0
+
+
+def test_long_log_appends_link_from_its_tail(tmp_path):
+    log = AuditLog(tmp_path / "audit.log")
+    for i in range(300):
+        log.append("event", n=i, note="x" * 50)  # entries of ~200 bytes: the tail read crosses chunk borders
+    result = log.verify()
+    assert result.ok and result.count == 300

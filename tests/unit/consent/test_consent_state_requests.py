@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from edge_agent.center.consent_check import PENDING, ConsentBook
 from edge_agent.center.keys import CenterPaths, DeviceRegistry, add_device, init_keys, load_keys
+from edge_agent.config.loader import load_profile
 from edge_agent.consent.audit import AuditLog
 from edge_agent.consent.requests import Inbox, make_request
 from edge_agent.consent.retention import Retention
-from edge_agent.consent.state import OFF_RECORD, live_record, revoke_record, sign_record
+from edge_agent.consent.service import ConsentService
+from edge_agent.consent.state import OFF_RECORD, ConsentStore, live_record, revoke_record, sign_record
 from edge_agent.errors import ConsentError
 from edge_agent.identity import DevicePaths, init_identity, load_identity
 from edge_agent.segment.model import Segment, SegmentMeta
@@ -106,7 +109,7 @@ def test_retention_is_encrypted_at_rest_and_windows_are_exact(world):
     window = retention.window(T0 + 2, T0 + 7)  # segments 1 and 2 lie inside; 3 ends at T0 + 8
     assert [item.seq for item in window] == [1, 2]
     assert retention.open(window[0]).data == marker
-    assert retention.prune(now=T0 + 3600 + 5) == 2  # ends at T0+2 and T0+4 are past the hour
+    assert len(retention.prune(now=T0 + 3600 + 5).expired) == 2  # ends at T0+2 and T0+4 are past the hour
 
 
 def test_center_coverage_follows_revocation(world):
@@ -125,3 +128,26 @@ def test_center_coverage_follows_revocation(world):
     assert "names no consent record" in book.check("dev-unit", "retained-local", T0 + 10, T0 + 12)
     forged = json.loads(sign_record(grant, "dev-unit", load_keys(center).ed25519))
     assert not book.learn("dev-unit", "consent", json.dumps(forged).encode())
+
+
+def test_retention_cap_evicts_the_oldest_at_each_write_with_an_audit_entry(world):
+    _, device = world
+    identity = load_identity(device)
+    profile, _ = load_profile(None)
+    profile = profile.model_copy(
+        update={"retention": profile.retention.model_copy(update={"max_bytes": 1 << 20, "hours": 72.0})}
+    )
+    consent = ConsentStore(device.consent)
+    now = time.time()
+    consent.write(live_record(now, now + 3600, OFF_RECORD, 8.0))
+    audit = AuditLog(device.audit)
+    service = ConsentService(device, profile, identity, consent=consent, audit=audit)
+    payload = b"\x47" * (300 * 1024)
+    for i in range(6):  # 6 x 300 KiB against a 1 MiB cap
+        service.segment_made(_segment(i, now - 60 + 2 * i, payload))
+    kept = service.retention.items()
+    assert sum(item.size for item in kept) <= 1 << 20
+    assert [item.seq for item in kept] == [3, 4, 5]  # the newest stay, the oldest went first
+    evictions = [e for e in audit.entries() if e["kind"] == "retention_evicted"]
+    assert sum(e["count"] for e in evictions) == 3
+    assert audit.verify().ok
