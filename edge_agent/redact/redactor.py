@@ -30,13 +30,13 @@ import numpy as np
 
 from edge_agent.capture.base import Frame, Image
 from edge_agent.config.models import RedactionSettings, Zone
-from edge_agent.redact.masking import apply_mask, block_size, shrink
+from edge_agent.redact.masking import SOLID_FILL, apply_mask, block_size, fill_solid, shrink
 from edge_agent.redact.scene import SceneGuard
 from edge_agent.redact.zones import Mask, ZoneMasks, rasterise
 
 log = logging.getLogger(__name__)
 
-NEIGHBOUR_FILL = 0  # solid black: irreversible, and easy to check in decoded output
+NEIGHBOUR_FILL = SOLID_FILL  # solid black: irreversible, and easy to check in decoded output
 
 WARMUP = "warmup"
 DETECTOR_ERROR = "detector_error"
@@ -141,7 +141,7 @@ class Redactor:
         # Neighbours first (solid), then the rest with the configured method.
         rest = mask
         if zones.has_neighbour:
-            image[zones.neighbour] = NEIGHBOUR_FILL
+            fill_solid(image, zones.neighbour)
             rest = mask & ~zones.neighbour
         block = block_size(self._settings.pixel_block, height)
         apply_mask(image, rest, self._settings.method, block, self._rng)

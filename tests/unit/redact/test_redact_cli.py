@@ -9,9 +9,9 @@ import av
 import cv2
 import numpy as np
 import pytest
-from conftest import scene, with_person
 
 from edge_agent.cli import main
+from tests.unit.redact.redact_helpers import scene, with_person
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("retinaface") is None, reason="face model not installed")
 

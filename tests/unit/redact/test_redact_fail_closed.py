@@ -6,9 +6,9 @@ import logging
 
 import numpy as np
 import pytest
-from conftest import FakeClock, FakeFaces, Feeder, make_redactor, scene, with_person
 
 from edge_agent.config.models import Zone
+from tests.unit.redact.redact_helpers import FakeClock, FakeFaces, Feeder, make_redactor, scene, with_person
 
 
 def warm(feed: Feeder, image: np.ndarray, frames: int = 6) -> None:

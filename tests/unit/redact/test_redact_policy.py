@@ -6,13 +6,13 @@ import importlib.util
 
 import numpy as np
 import pytest
-from conftest import FakeFaces, Feeder, make_redactor, person, with_person
 
 from edge_agent.capture.base import Frame
 from edge_agent.config.loader import load_profile
 from edge_agent.config.models import Zone
 from edge_agent.redact import build_redactor
 from edge_agent.redact.masking import apply_mask, block_size
+from tests.unit.redact.redact_helpers import FakeFaces, Feeder, make_redactor, person, with_person
 
 LEFT = Zone(name="porch", kind="own", coordinates=[(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)])
 TOP_RIGHT = Zone(name="house", kind="neighbour", coordinates=[(0.75, 0.0), (1.0, 0.0), (1.0, 0.3), (0.75, 0.3)])
