@@ -121,7 +121,7 @@ class Agent:
             profile, profile_hash = self._load_profile()
         except EdgeAgentError as exc:
             log.error("profile reload refused, keeping %s: %s", self.profile.name, exc)
-            self.audit.append("profile_reload_refused", error=str(exc)[:300])
+            self.audit.note("profile_reload_refused", error=str(exc)[:300])
             return encoder
         tail = encoder.flush()
         if tail is not None:
@@ -130,7 +130,7 @@ class Agent:
         self.consent_service.profile = profile  # retention hours and request caps follow the new profile
         self.zones = ZoneWatch(ZoneStore(self.paths.root, profile.zones))
         self.redactor = build_redactor(profile, self.zones.store.load())
-        self.audit.append("profile_reload", profile=profile.name, profile_hash=profile_hash)
+        self.audit.note("profile_reload", profile=profile.name, profile_hash=profile_hash)
         log.info("profile reloaded: %s", profile.name)
         return self._encoder(record, first_seq=encoder.next_seq)
 
@@ -148,7 +148,7 @@ class Agent:
             log.info("not enrolled with a crime center: nothing can be shared (edge-agent enroll)")
         elif not record.is_live_at(time.time()):
             log.info("nothing is shared until the homeowner gives consent (edge-agent consent live --for 1h)")
-        self.audit.append("agent_start", profile=self.profile.name, profile_hash=self.profile_hash)
+        self.audit.note("agent_start", profile=self.profile.name, profile_hash=self.profile_hash)
         self.consent_service.start()  # subscribes to police requests before the uplink connects
         if self.uplink is not None:
             self.uplink.start(record)
@@ -174,7 +174,7 @@ class Agent:
             self.consent_service.stop()
             if self.uplink is not None:
                 self.summary.delivered = self.uplink.stop(drain_timeout=15.0)
-            self.audit.append("agent_stop", frames=self.summary.frames, segments=self.summary.segments,
+            self.audit.note("agent_stop", frames=self.summary.frames, segments=self.summary.segments,
                               shared=self.summary.shared)
         return self.summary
 
@@ -260,7 +260,7 @@ class Agent:
             dropped = self.share_worker.revoke()
             if dropped:
                 log.info("revoked: %d waiting segment(s) deleted from the outbox", len(dropped))
-                self.audit.append("outbox_revoked", consent_id=new.id, segments=[i.seq for i in dropped])
+                self.audit.note("outbox_revoked", consent_id=new.id, segments=[i.seq for i in dropped])
         if self.uplink is not None:
             self.uplink.publish_consent(new)
         # The segment in progress was made under the old state: finish it now and start one of the new length.

@@ -25,7 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge_agent.consent.audit import AuditLog
-from edge_agent.consent.state import ConsentRecord
 from edge_agent.outbox.spool import OutboxItem
 from edge_agent.pipeline.memory import release_free_memory
 from edge_agent.segment.model import Segment
@@ -83,7 +82,7 @@ class ShareWorker:
         except queue.Full:
             self._events[BACKLOG] += 1
             log.warning("share queue full: segment %d neither shared nor retained", segment.meta.seq)
-            self._audit.append(BACKLOG, segment=segment.meta.seq, start=segment.meta.start, end=segment.meta.end)
+            self._audit.note(BACKLOG, segment=segment.meta.seq, start=segment.meta.start, end=segment.meta.end)
             return False
         return True
 
@@ -138,7 +137,3 @@ class ShareWorker:
             return
         self.shared += 1
         self._notify()
-        self._audit_shared(sealed.meta.seq, record, sealed.header_hash)
-
-    def _audit_shared(self, seq: int, record: ConsentRecord, header_hash: str) -> None:
-        self._audit.append("segment_shared", segment=seq, consent_id=record.id, header_hash=header_hash)

@@ -8,9 +8,12 @@ signed log head (``seq`` and ``hash`` of the last entry) that the device publish
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -20,6 +23,8 @@ from typing import Any
 
 from edge_agent.errors import ConsentError
 
+log = logging.getLogger(__name__)
+
 GENESIS = "0" * 64
 RESERVED = frozenset({"seq", "time", "kind", "prev", "hash"})
 _TAIL_CHUNK = 4096
@@ -27,6 +32,20 @@ _TAIL_CHUNK = 4096
 
 def _canonical(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _write_whole(fd: int, data: bytes) -> None:
+    """Write one entry or nothing: a short write on a full card is cut back off, so the log never ends in half an
+    entry that would stop every later append."""
+    size = os.lseek(fd, 0, os.SEEK_END)
+    try:
+        if os.write(fd, data) != len(data):
+            raise OSError(errno.ENOSPC, "short write")
+        os.fsync(fd)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)
+        raise
 
 
 def _last_line(fd: int) -> bytes | None:
@@ -74,10 +93,28 @@ class AuditLog:
         self.path = path
 
     def append(self, kind: str, **fields: Any) -> dict[str, Any]:
+        """Append one entry durably. A log that cannot be written (a full card) raises :class:`ConsentError`:
+        callers for which the entry is a precondition (a share) must then not act."""
         clash = RESERVED & fields.keys()
         if clash:
             # These belong to the chain itself; a field of that name would silently break it.
             raise ValueError(f"audit entry fields {sorted(clash)} are reserved")
+        try:
+            return self._append(kind, fields)
+        except OSError as exc:
+            raise ConsentError(f"{self.path}: cannot write the audit log: {exc.strerror or exc}") from exc
+
+    def note(self, kind: str, **fields: Any) -> bool:
+        """Append an entry whose loss must not stop the agent (start, stop, fail-closed episodes, evictions);
+        a failure is logged and the agent keeps running."""
+        try:
+            self.append(kind, **fields)
+        except ConsentError as exc:
+            log.error("audit entry %s not written: %s", kind, exc)
+            return False
+        return True
+
+    def _append(self, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         try:
@@ -91,8 +128,7 @@ class AuditLog:
                 "prev": head.last_hash,
             }
             entry["hash"] = entry_hash(entry)
-            os.write(fd, _canonical(entry) + b"\n")
-            os.fsync(fd)
+            _write_whole(fd, _canonical(entry) + b"\n")
         finally:
             os.close(fd)
         return entry
@@ -118,7 +154,11 @@ class AuditLog:
     def entries(self) -> Iterator[dict[str, Any]]:
         if not self.path.exists():
             return
-        with self.path.open("rb") as fh:
+        try:
+            fh = self.path.open("rb")
+        except OSError as exc:
+            raise ConsentError(f"{self.path}: cannot read the audit log: {exc.strerror or exc}") from exc
+        with fh:
             for lineno, raw in enumerate(fh, start=1):
                 try:
                     entry = json.loads(raw)

@@ -92,7 +92,10 @@ class ConsentService:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self._publish_head(time.time())
+        try:
+            self._publish_head(time.time())
+        except (OSError, EdgeAgentError) as exc:
+            log.error("audit log head not published at stop: %s", exc)
 
     def _queue_request(self, payload: bytes) -> None:
         try:
@@ -117,10 +120,10 @@ class ConsentService:
         pruned = self.retention.prune(now)
         if pruned.expired:
             log.info("retention: %d segment(s) past %g h deleted", len(pruned.expired), self.retention.hours)
-            self.audit.append("retention_expired", count=len(pruned.expired), hours=self.retention.hours)
+            self.audit.note("retention_expired", count=len(pruned.expired), hours=self.retention.hours)
         if pruned.evicted:
             log.warning("retention: at its cap, %d oldest segment(s) deleted", len(pruned.evicted))
-            self.audit.append(
+            self.audit.note(
                 "retention_evicted",
                 count=len(pruned.evicted),
                 max_bytes=self.retention.max_bytes,
@@ -134,9 +137,9 @@ class ConsentService:
         if reasons == self._fail_closed:
             return
         if reasons:
-            self.audit.append("fail_closed", reasons=sorted(set(reasons)))
+            self.audit.note("fail_closed", reasons=sorted(set(reasons)))
         else:
-            self.audit.append("fail_closed_end", reasons=sorted(set(self._fail_closed)))
+            self.audit.note("fail_closed_end", reasons=sorted(set(self._fail_closed)))
         self._fail_closed = reasons
 
     # -- worker ------------------------------------------------------------------------------------------------
@@ -208,8 +211,6 @@ class ConsentService:
                 continue
             shared.append({"seq": sealed.meta.seq, "start": sealed.meta.start, "end": sealed.meta.end,
                            "header_hash": sealed.header_hash})
-            self.audit.append("segment_shared", segment=sealed.meta.seq, consent_id=record.id,
-                              header_hash=sealed.header_hash)
         self.uplink.notify()
         return shared
 

@@ -104,3 +104,14 @@ def test_unreachable_broker_loses_nothing(tmp_path, mosquitto_factory):
         assert wait_for(lambda: center.counts["stored"] >= total, timeout=15)
     assert center.counts["stored"] == total and center.counts["rejected"] == 0
     assert Outbox(setup.device.outbox, 1 << 30).pending() == []
+
+
+def test_unwritable_audit_log_stops_sharing_not_the_agent(tmp_path, mosquitto):
+    """Every share is written to the audit log first: when the log cannot be written, nothing is shared."""
+    setup = make_setup(tmp_path, mosquitto.url)
+    grant_live(setup)
+    setup.device.audit.mkdir()  # the log's path is taken: every append fails like a full card
+    summary = run_device(setup, duration=3.0)
+    assert summary.frames > 0 and summary.segments >= 2  # the agent kept running
+    assert summary.shared == 0
+    assert Outbox(setup.device.outbox, 1 << 30).pending() == []

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
 from edge_agent.cli import main
 from edge_agent.consent.audit import AuditLog
 from edge_agent.consent.service import loghead_document
+from edge_agent.errors import ConsentError
 from edge_agent.identity import DevicePaths, init_identity, load_identity
 from edge_agent.seal.signed import sign_document
 
@@ -105,3 +107,22 @@ def test_long_log_appends_link_from_its_tail(tmp_path):
         log.append("event", n=i, note="x" * 50)  # entries of ~200 bytes: the tail read crosses chunk borders
     result = log.verify()
     assert result.ok and result.count == 300
+
+
+def test_a_short_write_leaves_no_half_entry(tmp_path, monkeypatch):
+    log = AuditLog(tmp_path / "audit.log")
+    log.append("first")
+    before = (tmp_path / "audit.log").read_bytes()
+    real_write = os.write
+
+    def half_write(fd, data):  # a full card: only part of the entry fits
+        return real_write(fd, data[: len(data) // 2])
+
+    monkeypatch.setattr("edge_agent.consent.audit.os.write", half_write)
+    with pytest.raises(ConsentError, match="cannot write the audit log"):
+        log.append("second")
+    assert log.note("third") is False  # the agent-side helper logs and carries on
+    monkeypatch.undo()
+    assert (tmp_path / "audit.log").read_bytes() == before
+    log.append("fourth")
+    assert log.verify().ok and log.verify().count == 2
