@@ -20,7 +20,13 @@ def fsync_dir(folder: Path) -> None:
 
 
 def atomic_write(
-    path: Path, data: bytes, mode: int = 0o644, *, exclusive: bool = False, durable: bool = True
+    path: Path,
+    data: bytes,
+    mode: int = 0o644,
+    *,
+    exclusive: bool = False,
+    durable: bool = True,
+    before_rename: Callable[[], object] | None = None,
 ) -> None:
     """Write ``data`` to ``path`` via a temporary file, fsync, rename, fsync the folder.
 
@@ -29,6 +35,9 @@ def atomic_write(
 
     With ``durable=False`` both fsyncs are skipped: the caller makes a whole batch durable at once with
     :func:`sync_filesystem`, and must cope after a crash with a file that exists but is empty or short.
+
+    ``before_rename`` runs once the data is durable under the temporary name and before it takes the final one;
+    if it raises, the file never appears (e.g. the outbox logs a share first, and shares nothing it cannot log).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -48,6 +57,8 @@ def atomic_write(
     os.close(fd)
     os.chmod(tmp, mode)
     try:
+        if before_rename is not None:
+            before_rename()
         if exclusive:
             os.link(tmp, path)
             tmp.unlink()

@@ -97,12 +97,17 @@ class Sharer:
             self._chain = ChainState(seq + 1, sealed.header_hash)
             try:
                 save_chain(self._state_path, self._chain)
-                # The entry comes first: nothing leaves the device that the log does not show (a full card that
-                # cannot take the entry stops the share here).
-                self._audit.append(
-                    "segment_shared", segment=seq, consent_id=record.id, header_hash=sealed.header_hash
+                # The entry is written once the item is durable and before the publisher can see it: nothing
+                # leaves the device that the log does not show (a card too full for the entry stops it here).
+                evicted = self._outbox.put(
+                    seq,
+                    self._topics.segments,
+                    record.id,
+                    sealed.blob,
+                    before_commit=lambda: self._audit.append(
+                        "segment_shared", segment=seq, consent_id=record.id, header_hash=sealed.header_hash
+                    ),
                 )
-                evicted = self._outbox.put(seq, self._topics.segments, record.id, sealed.blob)
             except (OSError, EdgeAgentError) as exc:
                 log.error("segment %d not spooled: %s", seq, exc)
                 self._audit.note("outbox_error", segment=seq, error=str(exc)[:200])

@@ -188,8 +188,19 @@ class Outbox:
 
     # -- public API ------------------------------------------------------------------------------------------
 
-    def put(self, seq: int, topic: str, consent_id: str, blob: bytes) -> list[OutboxItem]:
-        """Store durably; returns the items evicted (oldest first) to stay under the cap."""
+    def put(
+        self,
+        seq: int,
+        topic: str,
+        consent_id: str,
+        blob: bytes,
+        *,
+        before_commit: Callable[[], object] | None = None,
+    ) -> list[OutboxItem]:
+        """Store durably; returns the items evicted (oldest first) to stay under the cap.
+
+        ``before_commit`` runs when the item is durable but not yet visible to the publisher; if it raises, the
+        item is discarded and the exception propagates."""
         if seq < 0:
             raise OutboxError(f"invalid sequence number {seq}")
         data = encode_item(seq, topic, consent_id, blob)
@@ -200,7 +211,7 @@ class Outbox:
         name = self.item_name(seq)
         path = self.folder / name
         try:
-            atomic_write(path, data, 0o600)
+            atomic_write(path, data, 0o600, before_rename=before_commit)
         except OSError as exc:
             reason = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
             raise OutboxError(f"cannot store segment {seq} in outbox {self.folder}: {reason}") from exc

@@ -162,3 +162,20 @@ def test_bad_inputs(tmp_path: Path) -> None:
         Outbox(tmp_path, 0)
     with pytest.raises(OutboxError):
         Outbox(tmp_path, 100).put(-1, TOPIC, "c", b"")
+
+
+def test_an_item_whose_commit_hook_fails_never_appears(tmp_path):
+    outbox = Outbox(tmp_path / "outbox", 1 << 20)
+    seen_during_hook: list[list[int]] = []
+
+    def hook() -> None:
+        seen_during_hook.append([i.seq for i in outbox.pending()])
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OutboxError, match="disk full"):
+        outbox.put(7, "rtcc/v1/dev-x/segments", "c-1", b"sealed", before_commit=hook)
+    assert seen_during_hook == [[]]  # durable, but not yet visible to the publisher while the hook runs
+    assert outbox.pending() == []
+    assert [p.name for p in (tmp_path / "outbox").iterdir() if p.is_file()] == []  # no tmp file left behind
+    outbox.put(8, "rtcc/v1/dev-x/segments", "c-1", b"sealed", before_commit=lambda: None)
+    assert [i.seq for i in outbox.pending()] == [8]
