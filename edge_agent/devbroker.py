@@ -75,6 +75,10 @@ class MosquittoBroker:
         lines.extend(self.extra_config)
         self.config_path.write_text("\n".join(lines) + "\n")
 
+    def listen_ports(self) -> list[int]:
+        """Every port the config listens on: start() waits until all of them accept connections."""
+        return [self.port]
+
     def start(self) -> None:
         """Start (or start again) on the same port with the same persistence."""
         if self.running:
@@ -92,7 +96,7 @@ class MosquittoBroker:
                 err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
                 self._proc = None
                 raise RuntimeError(f"mosquitto exited at start: {err.strip()} {self.log_text()[-2000:]}")
-            if _port_open(self.host, self.port):
+            if all(_port_open(self.host, port) for port in self.listen_ports()):
                 return
             time.sleep(0.02)
         self.stop()

@@ -91,6 +91,9 @@ class CenterBroker(MosquittoBroker):
         self.staff_port = free_port()
         super().__init__(folder)
 
+    def listen_ports(self) -> list[int]:
+        return [self.port, self.staff_port]
+
     def _write_config(self) -> None:
         etc = "/etc/mosquitto/edge-center/"
         text = (DEPLOY / "edge-center.conf").read_text()
