@@ -8,16 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections import Counter
 from pathlib import Path
 
-from edge_agent.center.subscriber import SubscribeOptions, run_subscriber
 from edge_agent.config.models import TlsSettings
 from edge_agent.consent.audit import AuditLog
 from edge_agent.identity import DevicePaths
-from tests.integration.spine_helpers import Setup
+from tests.integration.spine_helpers import CenterThread, Setup
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -54,25 +51,12 @@ class AgentProcess:
             self.proc.wait(timeout=10)
 
 
-class PersistentCenter:
+class PersistentCenter(CenterThread):
     """The center's subscriber with a persistent session (the broker queues for it while it is away)."""
 
     def __init__(self, setup: Setup, broker_url: str | None = None, tls: TlsSettings | None = None,
                  client_id: str = "center-1") -> None:
-        self.stop_event = threading.Event()
-        self.counts: Counter[str] = Counter()
-        options = SubscribeOptions(broker=broker_url or setup.broker_url, client_id=client_id, tls=tls)
-        self.thread = threading.Thread(target=run_subscriber, args=(setup.center, options, self.stop_event,
-                                                                     self.counts), daemon=True)
-
-    def __enter__(self) -> PersistentCenter:
-        self.thread.start()
-        time.sleep(0.5)  # let the subscription reach the broker
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop_event.set()
-        self.thread.join(timeout=10)
+        super().__init__(setup, broker_url=broker_url, tls=tls, client_id=client_id)
 
 
 def evidence_seqs(center_root: Path) -> list[int]:

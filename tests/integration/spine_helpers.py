@@ -13,6 +13,7 @@ from edge_agent.center.keys import CenterPaths, add_device, init_keys
 from edge_agent.center.subscriber import SubscribeOptions, run_subscriber
 from edge_agent.cli.timeparse import parse_duration
 from edge_agent.config.keys import load_center_identity
+from edge_agent.config.models import TlsSettings
 from edge_agent.consent.state import ConsentStore, live_record
 from edge_agent.identity import DevicePaths, enroll, init_identity
 
@@ -78,10 +79,20 @@ def grant_live(setup: Setup, duration: str = "10m") -> str:
 class CenterThread:
     """The center's subscriber running in a thread until stopped."""
 
-    def __init__(self, setup: Setup, share: str | None = None) -> None:
+    def __init__(
+        self,
+        setup: Setup,
+        share: str | None = None,
+        *,
+        broker_url: str | None = None,
+        tls: TlsSettings | None = None,
+        client_id: str | None = None,
+    ) -> None:
         self.stop_event = threading.Event()
         self.counts: Counter[str] = Counter()
-        options = SubscribeOptions(broker=setup.broker_url, share_group=share)
+        options = SubscribeOptions(
+            broker=broker_url or setup.broker_url, share_group=share, client_id=client_id, tls=tls
+        )
         self.thread = threading.Thread(target=self._run, args=(setup.center, options), daemon=True)
 
     def _run(self, paths: CenterPaths, options: SubscribeOptions) -> None:
