@@ -129,3 +129,15 @@ def sync_filesystem(path: Path, written: Iterable[Path] = (), *, use_syncfs: boo
         folders.add(file.parent)
     for folder in sorted(folders):
         fsync_dir(folder)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (one owned by another user counts): to tell a live writer's leftovers
+    from a crashed one's."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -5,7 +5,11 @@ The machine-wide broker on 1883 is never used: tests must be able to stop and re
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -41,3 +45,26 @@ def mosquitto_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosq
 def mosquitto(mosquitto_factory: MosquittoFactory) -> MosquittoBroker:
     """One running broker with the default test config."""
     return mosquitto_factory()
+
+
+FAKE_PICAMERA2 = Path(__file__).resolve().parent / "fakes" / "picamera2"
+
+
+def _load(name: str, path: Path, package: bool) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        name, path, submodule_search_locations=[str(path.parent)] if package else None
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def fake_picamera2(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The fake picamera2 package (the one piece of hardware not here) in sys.modules for one test."""
+    package = _load("picamera2", FAKE_PICAMERA2 / "__init__.py", package=True)
+    monkeypatch.setitem(sys.modules, "picamera2", package)
+    encoders = _load("picamera2.encoders", FAKE_PICAMERA2 / "encoders.py", False)
+    monkeypatch.setitem(sys.modules, "picamera2.encoders", encoders)
+    return package

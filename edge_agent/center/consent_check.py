@@ -34,7 +34,7 @@ from edge_agent.center.keys import DeviceRegistry
 from edge_agent.consent.requests import REQUEST_PREFIX
 from edge_agent.consent.state import LIVE_PREFIX, ConsentRecord, record_from_dict
 from edge_agent.errors import EdgeAgentError, OpenError
-from edge_agent.fsutil import append_line, atomic_write
+from edge_agent.fsutil import append_line, atomic_write, pid_alive
 from edge_agent.seal.signed import verify_document
 from edge_agent.transport.topics import ANSWERS, CONSENT, LOGHEAD, Topics, check_device_id, device_filter, parse_topic
 
@@ -199,19 +199,9 @@ def _held(folder: Path) -> list[Path]:
     found = list(folder.glob("*.sealed"))
     for claim in folder.glob("*.sealed.claimed-*"):
         pid = claim.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             found.append(claim)
     return sorted(found)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _verified(payload: bytes, key: Ed25519PublicKey, kind: str) -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ from edge_agent.app import RunOptions, run_agent
 from edge_agent.config.models import TlsSettings
 from edge_agent.consent.state import ConsentStore, describe
 from edge_agent.errors import ConfigError
-from edge_agent.fsutil import atomic_write
+from edge_agent.fsutil import atomic_write, pid_alive
 from edge_agent.identity import DevicePaths, enroll, init_identity, load_enrollment, load_identity
 from edge_agent.uplink import describe_outbox
 
@@ -86,12 +86,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _agent_running(paths: DevicePaths) -> bool:
     try:
         pid = int(paths.pid.read_text().strip())
-        os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError):
+    except (FileNotFoundError, ValueError):
         return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_agent.errors import OutboxError
-from edge_agent.fsutil import atomic_write, fsync_dir
+from edge_agent.fsutil import atomic_write, fsync_dir, pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -88,16 +88,6 @@ def _parse_header(path: Path, head: bytes, file_size: int) -> OutboxItem:
     return OutboxItem(seq=seq, topic=topic, consent_id=consent_id, size=file_size, path=path)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class Outbox:
     """A bounded, crash-safe spool of sealed segments, ordered by sequence number. Thread-safe."""
 
@@ -132,7 +122,7 @@ class Outbox:
             with contextlib.suppress(FileNotFoundError):
                 old = now - entry.stat().st_mtime > _STALE_TMP_S
                 pid = int(match.group(1))
-                if old or (pid != os.getpid() and not _pid_alive(pid)):
+                if old or (pid != os.getpid() and not pid_alive(pid)):
                     os.unlink(entry.path)
                     log.info("removed an unfinished outbox file %s", entry.name)
 

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
-import pytest
 
 from edge_agent.app import Agent, RunOptions, queue_frames
 from edge_agent.capture.base import Frame, Image
 from edge_agent.identity import DevicePaths, init_identity
 from edge_agent.redact.redactor import NEIGHBOUR_FILL, RedactedFrame
-
-FAKE = Path(__file__).resolve().parents[1] / "fakes" / "picamera2"
 
 PROFILE = """
 name = "pi-fast-path"
@@ -40,22 +35,6 @@ coordinates = [[0.0, 0.5], [1.0, 0.5], [1.0, 1.0], [0.0, 1.0]]
 """
 
 
-def _load(name: str, path: Path, package: bool) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        name, path, submodule_search_locations=[str(path.parent)] if package else None
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture
-def fake_picamera2(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    package = _load("picamera2", FAKE / "__init__.py", package=True)
-    monkeypatch.setitem(sys.modules, "picamera2", package)
-    monkeypatch.setitem(sys.modules, "picamera2.encoders", _load("picamera2.encoders", FAKE / "encoders.py", False))
-    return package
 
 
 def _agent(tmp_path: Path, profile: str = PROFILE) -> Agent:

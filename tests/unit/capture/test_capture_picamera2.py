@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import subprocess
 import sys
@@ -22,27 +21,9 @@ from edge_agent.capture.picamera2 import (
 from edge_agent.config.models import CameraSettings
 from edge_agent.errors import CaptureError
 
-FAKE = Path(__file__).resolve().parents[2] / "fakes" / "picamera2"
 CAMERA = CameraSettings(width=320, height=240, fps=10, detect_width=150, detect_height=100, bitrate_kbps=1500)
 
 
-def _load(name: str, path: Path, package: bool) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        name, path, submodule_search_locations=[str(path.parent)] if package else None
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture
-def fake_picamera2(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """The fake picamera2 package in sys.modules for one test (removed afterwards)."""
-    package = _load("picamera2", FAKE / "__init__.py", package=True)
-    monkeypatch.setitem(sys.modules, "picamera2", package)
-    monkeypatch.setitem(sys.modules, "picamera2.encoders", _load("picamera2.encoders", FAKE / "encoders.py", False))
-    return package
 
 
 def test_importing_the_adapter_does_not_import_picamera2() -> None:
