@@ -44,7 +44,7 @@ from edge_agent.segment.encoder import SegmentEncoder
 from edge_agent.segment.model import Segment
 from edge_agent.share_worker import ShareWorker
 from edge_agent.sharing import Sharer
-from edge_agent.uplink import Uplink, build_uplink
+from edge_agent.uplink import Uplink
 
 if TYPE_CHECKING:
     from edge_agent.ui.daemonfeed import DaemonFeed
@@ -98,7 +98,7 @@ class Agent:
         self.uplink: Uplink | None = None
         self.sharer: Sharer | None = None
         if enrollment is not None:
-            self.uplink = build_uplink(self.identity, enrollment, self.profile, self.paths)
+            self.uplink = Uplink(self.identity, enrollment, self.profile, self.paths)
             self.sharer = self.uplink.sharer(self.consent, self.audit)
         self.feed: DaemonFeed | None = None  # the homeowner's page, when the agent serves it
         self.ui_server: UiServer | None = None

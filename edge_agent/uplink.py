@@ -3,7 +3,6 @@ messages. Built only when the device is enrolled."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -103,10 +102,6 @@ class Uplink:
         return self.publisher.sent_count
 
 
-def build_uplink(identity: DeviceIdentity, enrollment: Enrollment, profile: Profile, paths: DevicePaths) -> Uplink:
-    return Uplink(identity, enrollment, profile, paths)
-
-
 def describe_outbox(paths: DevicePaths) -> str:
     if not paths.outbox.exists():
         return "outbox: empty"
@@ -115,7 +110,3 @@ def describe_outbox(paths: DevicePaths) -> str:
     return f"outbox: {len(pending)} sealed segment(s) waiting, {total / 1e6:.1f} MB" + (
         f" (seq {pending[0].seq}..{pending[-1].seq})" if pending else ""
     )
-
-
-def dump_json(obj: object) -> str:
-    return json.dumps(obj, indent=2, sort_keys=True)
