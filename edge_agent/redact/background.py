@@ -14,6 +14,7 @@ end up in the background as ghosts).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -185,11 +186,12 @@ class BackgroundModel:
         cv2.accumulateWeighted(np.minimum(dist, 4 * MIN_THRESHOLD), self._noise, a_bg, mask=quiet)
         np.maximum(self._noise, NOISE_FLOOR, out=self._noise)
 
-    def blobs(self, fg: U8Mask) -> list[Blob]:
+    def blobs(self, fg: U8Mask, fits: Callable[[Blob], bool] | None = None) -> list[Blob]:
+        """The foreground's blobs, stacked parts joined where the joined blob ``fits`` (one person's size)."""
         h, w = fg.shape
         count, _, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
         found = [Blob(int(x), int(y), int(x + bw), int(y + bh), int(a)) for x, y, bw, bh, a in stats[1:count]]
-        found = merge_stacked(found)
+        found = merge_stacked(found, fits)
         min_area = max(4, round(self._min_blob_fraction * h * w))
         return [b for b in found if b.area >= min_area]
 
@@ -203,9 +205,10 @@ def _stacked(a: Blob, b: Blob) -> bool:
     return gap < STACK_GAP * max(a.y1 - a.y0, b.y1 - b.y0)
 
 
-def merge_stacked(blobs: list[Blob]) -> list[Blob]:
+def merge_stacked(blobs: list[Blob], fits: Callable[[Blob], bool] | None = None) -> list[Blob]:
     """Join blobs stacked on top of each other: a sign, a pole or a railing cuts a person into a head part
-    and a legs part, and the head part alone is easy to lose."""
+    and a legs part, and the head part alone is easy to lose. ``fits`` rejects a join too tall to be one
+    person (a near person below a far one), which would make one box over both and the grass between."""
     merged = list(blobs)
     changed = True
     while changed:
@@ -213,10 +216,9 @@ def merge_stacked(blobs: list[Blob]) -> list[Blob]:
         for i in range(len(merged)):
             for j in range(i + 1, len(merged)):
                 a, b = merged[i], merged[j]
-                if _stacked(a, b):
-                    merged[i] = Blob(
-                        min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1), a.area + b.area
-                    )
+                joined = Blob(min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1), a.area + b.area)
+                if _stacked(a, b) and (fits is None or fits(joined)):
+                    merged[i] = joined
                     del merged[j]
                     changed = True
                     break

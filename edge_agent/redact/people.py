@@ -23,7 +23,7 @@ import numpy as np
 
 from edge_agent.capture.base import Image
 from edge_agent.config.models import RedactionSettings
-from edge_agent.redact.background import BackgroundModel, U8Mask
+from edge_agent.redact.background import BackgroundModel, Blob, U8Mask
 from edge_agent.redact.faces import FaceDetector
 from edge_agent.redact.perspective import HeightPrior
 from edge_agent.redact.sweep import FaceSweep
@@ -41,8 +41,10 @@ BODY_HEIGHT_FACES = 10.0
 BODY_HALF_WIDTH_FACES = 1.75
 HEAD_BAND_SHARE = 0.3  # the top share of a person's box that is widened (see _head_band)
 HEAD_BAND_GROW = 0.15  # by this share of the box's width on each side
+HEAD_BAND_WIDEST = 0.5  # ... of at most one person's width (this share of the height): a group's head band is not wider
 EDGE_GROW = 0.6  # a box at the frame's side edge grows by this share of its height up and down (see _at_edge)
 EDGE_WIDTH_SHARE = 0.3  # ... when it is narrower than this share of its height (a fragment of someone)
+STACK_TALLEST = 1.3  # parts joined into one person are at most this many expected heights tall
 SWEEP_MIN_SCALE = 1.5  # the sweep runs when the frame is at least this much larger than the detection copy
 SWEEP_HOLD_ROUNDS = 2.5  # a face found by the sweep is held this many sweep rounds (it is looked at once a round)
 
@@ -58,7 +60,7 @@ def _head_band(box: Box) -> Box:
     """The top of a padded person box, widened: the head is what identifies, and a detection that lost an arm,
     a bag or the half of someone behind a post is narrower than the person, most harmfully at the head."""
     x0, y0, x1, y1 = box
-    grow = HEAD_BAND_GROW * (x1 - x0)
+    grow = HEAD_BAND_GROW * min(x1 - x0, HEAD_BAND_WIDEST * (y1 - y0))
     return (x0 - grow, y0, x1 + grow, y0 + HEAD_BAND_SHARE * (y1 - y0))
 
 
@@ -194,6 +196,10 @@ class PassersBy:
         hold = max(self._settings.track_hold_seconds, SWEEP_HOLD_ROUNDS * per_round)
         self._swept.hold_seconds = self._swept.min_hold_seconds = hold
 
+    def _one_person(self, blob: Blob) -> bool:
+        expected = self._heights.expected(blob.y1)
+        return expected is None or blob.y1 - blob.y0 <= STACK_TALLEST * expected
+
     def _track_motion(self, small: Image, t: float) -> bool:
         """Update the motion gate and the person tracks; False while the background model warms up."""
         hold = None
@@ -203,7 +209,7 @@ class PassersBy:
         fg = self._background.apply(small, t, hold)
         if fg is None:
             return False
-        boxes: list[Box] = [(b.x0, b.y0, b.x1, b.y1) for b in self._background.blobs(fg)]
+        boxes: list[Box] = [(b.x0, b.y0, b.x1, b.y1) for b in self._background.blobs(fg, self._one_person)]
         for box in boxes:
             self._heights.observe(box)
         width = small.shape[1]

@@ -95,6 +95,28 @@ def _leaving(track: Track, width: float, height: float) -> bool:
     )
 
 
+SPLIT_INSIDE = 0.6  # a detection this much inside a held box is one of the people that box followed
+ABSORBED_INSIDE = 0.7  # a held box this much inside a detection is someone that detection covers
+
+
+def inside(inner: Box, outer: Box) -> float:
+    """The share of ``inner``'s area that lies in ``outer``."""
+    ix = max(0.0, min(inner[2], outer[2]) - max(inner[0], outer[0]))
+    iy = max(0.0, min(inner[3], outer[3]) - max(inner[1], outer[1]))
+    area = (inner[2] - inner[0]) * (inner[3] - inner[1])
+    return ix * iy / area if area > 0 else 0.0
+
+
+def _split(box: Box, detections: Sequence[Box]) -> bool:
+    """True when two or more detections lie inside a held box: it followed a group that has come apart."""
+    return sum(1 for d in detections if inside(d, box) >= SPLIT_INSIDE) >= 2
+
+
+def _absorbed(box: Box, detections: Sequence[Box]) -> bool:
+    """True when a held box lies inside a detection: its person walks in a group that one blob covers."""
+    return any(inside(box, d) >= ABSORBED_INSIDE for d in detections)
+
+
 class Tracker:
     """Associates detections with tracks by overlap; unmatched tracks are held, then dropped."""
 
@@ -111,6 +133,23 @@ class Tracker:
         if size is not None and _leaving(track, *size):
             return self.min_hold_seconds
         return max(self.min_hold_seconds, min(self.hold_seconds, track.last_seen - track.first_seen))
+
+    @staticmethod
+    def _keep_held(track: Track, detections: Sequence[Box], t: float) -> bool:
+        """Whether a track with no detection this frame is still worth holding.
+
+        Unmatched, a track is held and stretched along its velocity, which is right for one person lost behind
+        a post and wrong for a box that followed a group: once the group comes apart, each member is a
+        detection of its own (all of them matched to other tracks, or this track would have one), and the
+        group box, stretching by its own width a second, would cover the grass around them for seconds. It is
+        dropped. A held box inside another detection is someone walking in a group that one blob covers: it
+        is kept, but stops stretching.
+        """
+        if _split(track.extent(t), detections):
+            return False
+        if _absorbed(track.box, detections):
+            track.vx = track.vy = 0.0
+        return True
 
     def update(self, detections: Sequence[Box], t: float, size: tuple[float, float] | None = None) -> list[Box]:
         """Feed this frame's detections; return the boxes to mask now. ``size`` is the image's width and
@@ -135,6 +174,12 @@ class Tracker:
             used_t.add(i)
             self.tracks[i].update(detections[d], t)
         fresh = [det for d, det in enumerate(detections) if d not in used_d]
-        self.tracks = [tr for tr in self.tracks if t - tr.last_seen <= self._hold(tr, size)]
+        kept = []
+        for i, tr in enumerate(self.tracks):
+            if i not in used_t and not self._keep_held(tr, detections, t):
+                continue
+            if t - tr.last_seen <= self._hold(tr, size):
+                kept.append(tr)
+        self.tracks = kept
         self.tracks.extend(Track(det, t) for det in fresh)
         return [tr.extent(t) for tr in self.tracks]
