@@ -8,6 +8,11 @@ The signature covers ``DOC_CONTEXT`` followed by the canonical JSON of ``doc``. 
 document signature from ever being valid as an envelope signature, or the other way round, when one key
 signs both. :func:`verify_document` returns the document only after the signature checks out; the document
 itself should name its own kind (a ``"type"`` field) so that one kind cannot be replayed as another.
+
+Each signed document has exactly one accepted encoding, the one :func:`sign_document` writes: the received bytes
+must equal the canonical JSON of what they parse to. Otherwise one signature would stand behind many different
+byte strings (re-spaced, keys reordered), and a receiver that deduplicates, stores or forwards the exact bytes
+could be handed a "new" copy of an old document.
 """
 
 from __future__ import annotations
@@ -51,7 +56,8 @@ def sign_document(doc: Mapping[str, Any], key: Ed25519PrivateKey) -> bytes:
 def verify_document(data: bytes, key: Ed25519PublicKey) -> dict[str, Any]:
     """Check the signature of a signed document with ``key`` and return the document.
 
-    Raises :class:`OpenError` (and nothing else) for junk, a wrong key, a bad signature or any tampering.
+    Raises :class:`OpenError` (and nothing else) for junk, a wrong key, a bad signature, any tampering, or bytes
+    that are not exactly the canonical wire form (other whitespace, key order or escapes).
     """
     if not isinstance(data, bytes | bytearray) or len(data) > MAX_DOCUMENT_LEN:
         raise OpenError()
@@ -65,6 +71,9 @@ def verify_document(data: bytes, key: Ed25519PublicKey) -> dict[str, Any]:
         signature = base64.b64decode(sig, validate=True)
         # base64 leaves slack in the padding bits: only the canonical spelling is accepted.
         if len(signature) != SIG_LEN or base64.b64encode(signature).decode("ascii") != sig:
+            raise OpenError()
+        # Checked inside the try: re-encoding raises for strings UTF-8 cannot carry (a lone surrogate escape).
+        if canonical_json(wire) != data:
             raise OpenError()
         key.verify(signature, DOC_CONTEXT + canonical_json(doc))
     except (binascii.Error, ValueError, InvalidSignature, SealError):

@@ -50,10 +50,10 @@ def test_tampered_document_is_refused() -> None:
     for change in ({"request_id": "r-18"}, {"urgent": True}, {"extra": 1}, {"window": {"start": 0, "end": 1}}):
         forged = {**outer, "doc": {**outer["doc"], **change}}
         with pytest.raises(OpenError):
-            verify_document(json.dumps(forged).encode(), KEY.public_key())
+            verify_document(canonical_json(forged), KEY.public_key())
     dropped = {**outer, "doc": {k: v for k, v in outer["doc"].items() if k != "note"}}
     with pytest.raises(OpenError):
-        verify_document(json.dumps(dropped).encode(), KEY.public_key())
+        verify_document(canonical_json(dropped), KEY.public_key())
 
 
 def test_wrong_key_and_forged_kid_are_refused() -> None:
@@ -67,10 +67,42 @@ def test_wrong_key_and_forged_kid_are_refused() -> None:
         verify_document(canonical_json(forged), KEY.public_key())
 
 
-def test_layout_does_not_matter_but_duplicates_do() -> None:
+def _compact(obj: Any, **options: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False, **options).encode("utf-8")
+
+
+def test_only_the_canonical_encoding_is_accepted() -> None:
     wire = sign_document(DOC, KEY)
-    spaced = json.dumps(json.loads(wire), indent=2).encode()
-    assert verify_document(spaced, KEY.public_key()) == DOC
+    assert verify_document(wire, KEY.public_key()) == DOC
+    outer = json.loads(wire)
+    reordered_outer = {"sig": outer["sig"], "kid": outer["kid"], "doc": outer["doc"]}
+    reordered_doc = {**outer, "doc": dict(reversed(list(outer["doc"].items())))}
+    variants = {
+        "re-spaced": json.dumps(outer, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8"),
+        "default separators": json.dumps(outer, sort_keys=True, ensure_ascii=False).encode("utf-8"),
+        "trailing newline": wire + b"\n",
+        "leading space": b" " + wire,
+        "outer keys reordered": _compact(reordered_outer, ensure_ascii=False),
+        "doc keys reordered": _compact(reordered_doc, ensure_ascii=False),
+        "non-ASCII escaped": _compact(outer, sort_keys=True, ensure_ascii=True),
+        "number respelled": wire.replace(b'"end":1767229200.5', b'"end":17672292005E-1'),
+    }
+    for name, variant in variants.items():
+        assert variant != wire, name
+        assert json.loads(variant) == outer, name  # the same document, only encoded differently
+        with pytest.raises(OpenError):
+            verify_document(variant, KEY.public_key())
+    # A bytearray holding the canonical bytes verifies like bytes.
+    assert verify_document(bytearray(wire), KEY.public_key()) == DOC
+    # A string UTF-8 cannot carry (a lone surrogate escape) cannot be re-encoded: still only OpenError.
+    surrogate = wire.replace(b'"note":null', b'"note":"\\ud800"')
+    assert surrogate != wire
+    with pytest.raises(OpenError):
+        verify_document(surrogate, KEY.public_key())
+
+
+def test_duplicate_keys_are_refused() -> None:
+    wire = sign_document(DOC, KEY)
     duplicated = wire.replace(b'"type":"police_request"', b'"type":"consent","type":"police_request"')
     assert duplicated != wire
     with pytest.raises(OpenError):
