@@ -1,9 +1,12 @@
-"""The MQTT v5 link: the only module that imports paho.
+"""The MQTT v5 link: one connection, its subscriptions and the broker's answers.
 
 paho keeps unacknowledged messages in memory only, and resends an oversize publish forever (the broker drops the
 connection each time). So this link checks every payload against the broker's CONNACK maximum packet size and
 splits what does not fit (see :mod:`edge_agent.transport.parts`), and reports each PUBACK's reason code through a
 :class:`PublishResult`, so that the durable outbox removes an item only once the broker has taken it.
+
+How paho's client is built (TLS, will, back-off, packet properties, the PUBACK 149 fix) is in
+:mod:`edge_agent.transport.pahoclient`; with it, this is the only module that imports paho.
 
 Threads: paho's network thread runs every callback. Callbacks registered here (``on_message``, connection
 listeners, publish-done callbacks) run on that thread and must not block or call back into the link.
@@ -13,17 +16,13 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
-import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
-from types import MappingProxyType
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
-from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -37,6 +36,7 @@ from edge_agent.transport.model import (
     inbound_message,
     parse_broker_url,
 )
+from edge_agent.transport.pahoclient import connect_properties, new_client, publish_properties, reason_text
 from edge_agent.transport.parts import plan_parts
 from edge_agent.transport.result import Ack, AnswerBook, PublishResult
 from edge_agent.transport.topics import check_filter
@@ -53,36 +53,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-def _accept_puback_packet_too_large() -> None:
-    """Let paho decode PUBACK 149 (packet too large), which Mosquitto sends for a message over its
-    ``message_size_limit``. MQTT 5 lists 149 only for CONNACK and DISCONNECT, so paho 2.2 calls such a PUBACK a
-    protocol error, drops the connection and resends the same message after every reconnect, forever. Accepted,
-    it is an ordinary refusal: the publish fails once and the outbox sets the item aside."""
-    names = dict(ReasonCode.names)
-    entry = {name: list(types) for name, types in names.get(149, {}).items()}
-    types = entry.setdefault("Packet too large", [])
-    if PacketTypes.PUBACK not in types:
-        types.append(PacketTypes.PUBACK)
-        names[149] = entry
-        ReasonCode.names = MappingProxyType(names)  # paho's table, widened once at import
-
-
-_accept_puback_packet_too_large()
-
-_RECONNECT_MIN_S = 1
-_RECONNECT_MAX_S = 30
-
-
-def _properties(packet_type: int) -> Properties:
-    return Properties(packet_type)  # type: ignore[no-untyped-call]  # paho leaves this constructor untyped
-
-
-def _reason_text(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
 
 
 class MqttLink:
@@ -127,20 +97,10 @@ class MqttLink:
         # Kept as the very objects handed out, so that a late ack of a message from an earlier connection can
         # never acknowledge a different message that reuses its packet id.
         self._unacked: dict[int, InboundMessage] = {}
-        self._client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=MQTTProtocolVersion.MQTTv5,
-            manual_ack=manual_ack,
-        )
         self._manual_ack = manual_ack
-        self._client.max_inflight_messages_set(max_inflight)
-        self._client.reconnect_delay_set(_RECONNECT_MIN_S, _RECONNECT_MAX_S)
-        self._configure_tls(tls)
-        if will is not None:
-            self._client.will_set(
-                will.topic, will.payload, qos=1, retain=will.retain, properties=_properties(PacketTypes.WILLMESSAGE)
-            )
+        self._client = new_client(
+            self.address, client_id=client_id, tls=tls, will=will, max_inflight=max_inflight, manual_ack=manual_ack
+        )
         self._client.on_connect = self._handle_connect
         self._client.on_disconnect = self._handle_disconnect
         self._client.on_publish = self._handle_publish
@@ -148,31 +108,7 @@ class MqttLink:
         self._client.on_message = self._handle_message
         self._client.on_connect_fail = self._handle_connect_fail
 
-    def _configure_tls(self, tls: TlsFiles | None) -> None:
-        if tls is not None and not self.address.tls:
-            raise TransportError(f"TLS settings given for a plain broker URL {self.url}: use mqtts://")
-        if not self.address.tls:
-            return
-        try:
-            if tls is None:
-                self._client.tls_set(cert_reqs=ssl.CERT_REQUIRED)  # the system's trusted CAs
-            else:
-                self._client.tls_set(
-                    ca_certs=os.fspath(tls.ca_file),
-                    certfile=None if tls.cert_file is None else os.fspath(tls.cert_file),
-                    keyfile=None if tls.key_file is None else os.fspath(tls.key_file),
-                    cert_reqs=ssl.CERT_REQUIRED,
-                )
-        except (OSError, ValueError) as exc:
-            raise TransportError(f"cannot load TLS files for {self.url}: {_reason_text(exc)}") from exc
-
     # -- connection ------------------------------------------------------------------------------------------
-
-    def _connect_properties(self) -> Properties:
-        props = _properties(PacketTypes.CONNECT)
-        if self._session_expiry > 0:
-            props.SessionExpiryInterval = self._session_expiry
-        return props
 
     def connect(self, timeout: float = 10.0) -> None:
         """Connect and wait for the broker's CONNACK; TransportError naming the URL if that fails.
@@ -194,10 +130,10 @@ class MqttLink:
                 self.address.port,
                 keepalive=self._keepalive,
                 clean_start=self._clean_start,
-                properties=self._connect_properties(),
+                properties=connect_properties(self._session_expiry),
             )
         except (OSError, ValueError) as exc:
-            raise TransportError(f"cannot reach broker {self.url}: {_reason_text(exc)}") from exc
+            raise TransportError(f"cannot reach broker {self.url}: {reason_text(exc)}") from exc
         self._start_loop()
         if not self._connack.wait(timeout):
             self._stop_loop()
@@ -216,7 +152,7 @@ class MqttLink:
             self.address.port,
             keepalive=self._keepalive,
             clean_start=self._clean_start,
-            properties=self._connect_properties(),
+            properties=connect_properties(self._session_expiry),
         )
         self._start_loop()
 
@@ -361,41 +297,16 @@ class MqttLink:
             topic, payload, self._max_packet_size, base, content_type=content_type, expiry=expiry, retain=retain
         )
         acks = [
-            self._publish_one(
-                topic,
-                data,
-                qos=qos,
-                retain=retain,
-                content_type=content_type,
-                expiry=expiry,
-                user_properties=base + extra,
-            )
+            self._publish_one(topic, data, qos, retain, publish_properties(content_type, expiry, base + extra))
             for data, extra in pieces
         ]
         return PublishResult(topic, acks)
 
-    def _publish_one(
-        self,
-        topic: str,
-        data: bytes,
-        *,
-        qos: int,
-        retain: bool,
-        content_type: str | None,
-        expiry: int | None,
-        user_properties: tuple[tuple[str, str], ...],
-    ) -> Ack:
-        props = _properties(PacketTypes.PUBLISH)
-        if content_type is not None:
-            props.ContentType = content_type
-        if expiry is not None:
-            props.MessageExpiryInterval = expiry
-        for pair in user_properties:
-            props.UserProperty = pair  # paho appends each assignment to the list
+    def _publish_one(self, topic: str, data: bytes, qos: int, retain: bool, props: Properties) -> Ack:
         try:
             info = self._client.publish(topic, data, qos=qos, retain=retain, properties=props)
         except (ValueError, TypeError, OSError) as exc:
-            raise TransportError(f"cannot publish to {topic}: {_reason_text(exc)}") from exc
+            raise TransportError(f"cannot publish to {topic}: {reason_text(exc)}") from exc
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             raise TransportError(f"cannot publish to {topic}: {paho.error_string(info.rc)}")
         ack = Ack()
