@@ -1,4 +1,4 @@
-"""Profiles on a device: signing with installer keys, flashing, rollback, diff and listing.
+"""Profiles on a device: flashing, rollback, diff, and telling the audit log and the running agent.
 
 Layout under the configuration root (``/etc/edge-agent`` on an installed system, any folder in tests)::
 
@@ -9,16 +9,14 @@ Layout under the configuration root (``/etc/edge-agent`` on an installed system,
     profile.toml             symlink to the active copy: replacing it is the one atomic commit of a flash
     profile.previous.toml    symlink to the copy it replaced, for ``rollback``
 
-A signature is detached (``FILE.toml.sig``, JSON) so that the TOML stays readable: Ed25519 over a context string
-and the SHA-256 of the exact bytes of the profile.
+Reading and finding profiles is :mod:`edge_agent.config.catalogue`; installer keys and detached signatures are
+:mod:`edge_agent.config.signatures`. Their public names are re-exported here, so that ``profiles`` stays the one
+module the command line and provisioning use.
 """
 
 from __future__ import annotations
 
-import base64
 import fcntl
-import hashlib
-import json
 import logging
 import os
 import signal
@@ -26,25 +24,75 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from pydantic import Field
-
-from edge_agent.config import keys
-from edge_agent.config.loader import (
-    DEFAULT_PROFILE,
-    PROFILE_DIRS,
-    embedded_profile_text,
-    load_model,
-    parse_json,
-    parse_toml,
+from edge_agent.config.catalogue import (
+    ProfileDoc,
+    catalogue_dirs,
+    list_catalogue,
+    load_doc,
+    parse_doc,
+    read_bytes,
+    resolve,
+    sha256_hex,
 )
-from edge_agent.config.models import Profile, Strict
+from edge_agent.config.models import Profile
+from edge_agent.config.signatures import (
+    KEYS_DIR,
+    SIG_SUFFIX,
+    SIGNATURE_CONTEXT,
+    DeviceSettings,
+    SignatureFile,
+    check_signature,
+    device_settings,
+    keygen,
+    load_public_key,
+    sig_path_of,
+    sign,
+    trusted_keys,
+    verify,
+)
 from edge_agent.consent.audit import AuditLog
 from edge_agent.errors import ConfigError
 from edge_agent.fsutil import atomic_write, fsync_dir
+
+__all__ = [
+    "ACTIVE",
+    "DEFAULT_ROOT",
+    "FLASHED",
+    "KEYS_DIR",
+    "PREVIOUS",
+    "SIGNATURE_CONTEXT",
+    "SIG_SUFFIX",
+    "DeviceSettings",
+    "FlashResult",
+    "ProfileDoc",
+    "SignatureFile",
+    "active_sha256",
+    "catalogue_dirs",
+    "check_signature",
+    "device_settings",
+    "diff",
+    "effective_settings",
+    "flash",
+    "keygen",
+    "list_catalogue",
+    "load_active",
+    "load_active_profile",
+    "load_doc",
+    "load_public_key",
+    "parse_doc",
+    "read_bytes",
+    "record",
+    "reload_agent",
+    "resolve",
+    "rollback",
+    "sha256_hex",
+    "sig_path_of",
+    "sign",
+    "trusted_keys",
+    "verify",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,43 +100,6 @@ DEFAULT_ROOT = Path("/etc/edge-agent")
 ACTIVE = "profile.toml"
 PREVIOUS = "profile.previous.toml"
 FLASHED = "profiles.d"
-KEYS_DIR = "installer-keys"
-SIG_SUFFIX = ".sig"
-SIGNATURE_CONTEXT = b"edge-agent profile signature v1\x00"
-_EMBEDDED = "<embedded default profile>"
-
-
-class SignatureFile(Strict):
-    """A detached profile signature (``FILE.toml.sig``)."""
-
-    kind: Literal["edge-agent-profile-signature"] = "edge-agent-profile-signature"
-    key_id: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
-    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-    signature: Annotated[str, Field(min_length=80, max_length=96)]
-
-
-class DeviceSettings(Strict):
-    """``<root>/device.toml``: how this device treats profiles. Missing file: signed profiles are required."""
-
-    require_signed: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class ProfileDoc:
-    """A profile with its exact bytes: the bytes are what is hashed, signed and flashed."""
-
-    source: str
-    path: Path | None
-    data: bytes
-    profile: Profile
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
-
-    @property
-    def text(self) -> str:
-        return self.data.decode("utf-8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,154 +110,6 @@ class FlashResult:
     previous_sha256: str | None
     signed_by: str | None
     changed: bool
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: file not found") from exc
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-
-
-def parse_doc(source: str, path: Path | None, data: bytes) -> ProfileDoc:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{source}: not UTF-8 text") from exc
-    return ProfileDoc(source, path, data, parse_toml(source, text, Profile))
-
-
-def catalogue_dirs(root: Path | None) -> list[Path]:
-    """Where profiles are looked up by name: the source tree, the root's catalogue, the installed catalogue."""
-    dirs = [PROFILE_DIRS[0]]
-    if root is not None:
-        dirs.append(root / "profiles")
-    dirs.extend(d for d in PROFILE_DIRS[1:] if d not in dirs)
-    return dirs
-
-
-def resolve(name_or_path: str, root: Path | None = None) -> Path | None:
-    """A file path, or a name looked up in :func:`catalogue_dirs`; None means the embedded default."""
-    if name_or_path.endswith(".toml") or "/" in name_or_path:
-        return Path(name_or_path)
-    for folder in catalogue_dirs(root):
-        path = folder / f"{name_or_path}.toml"
-        if path.is_file():
-            return path
-    if name_or_path == DEFAULT_PROFILE:
-        return None
-    looked = ", ".join(str(d) for d in catalogue_dirs(root))
-    raise ConfigError(f"profile {name_or_path!r} not found (looked for {name_or_path}.toml in {looked})")
-
-
-def load_doc(name_or_path: str, root: Path | None = None) -> ProfileDoc:
-    path = resolve(name_or_path, root)
-    if path is None:
-        return parse_doc(_EMBEDDED, None, embedded_profile_text().encode("utf-8"))
-    return parse_doc(str(path), path, read_bytes(path))
-
-
-def list_catalogue(root: Path | None = None) -> list[Path]:
-    """Profile files by name, first folder winning, sorted by name."""
-    seen: dict[str, Path] = {}
-    for folder in catalogue_dirs(root):
-        if folder.is_dir():
-            for path in sorted(folder.glob("*.toml")):
-                seen.setdefault(path.stem, path)
-    return [seen[name] for name in sorted(seen)]
-
-
-# --- keys and signatures -------------------------------------------------------------------------------------
-
-
-def keygen(private_path: Path) -> Path:
-    """Create an installer key: the private key at ``private_path`` (0600) and ``<private_path>.pub``."""
-    key, raw = keys.new_ed25519()
-    keys.write_private(private_path, raw)
-    public_path = private_path.with_name(private_path.name + ".pub")
-    atomic_write(public_path, (keys.b64(keys.ed25519_public_bytes(key.public_key())) + "\n").encode(), 0o644)
-    return public_path
-
-
-def load_public_key(path: Path) -> Ed25519PublicKey:
-    text = read_bytes(path).decode("ascii", errors="replace").strip()
-    return Ed25519PublicKey.from_public_bytes(keys.unb64(text, str(path)))
-
-
-def trusted_keys(root: Path) -> dict[str, Ed25519PublicKey]:
-    """The installer keys this device trusts, by key id."""
-    folder = root / KEYS_DIR
-    found: dict[str, Ed25519PublicKey] = {}
-    if folder.is_dir():
-        for path in sorted(folder.glob("*.pub")):
-            public = load_public_key(path)
-            found[keys.key_id(keys.ed25519_public_bytes(public))] = public
-    return found
-
-
-def _signed_message(data: bytes) -> bytes:
-    return SIGNATURE_CONTEXT + hashlib.sha256(data).digest()
-
-
-def sign(path: Path, key_path: Path) -> Path:
-    """Sign the profile at ``path`` (validated first: nobody signs a profile that breaks the floor)."""
-    data = read_bytes(path)
-    parse_doc(str(path), path, data)
-    key = keys.load_ed25519_private(key_path)
-    sig = SignatureFile(
-        key_id=keys.key_id(keys.ed25519_public_bytes(key.public_key())),
-        sha256=sha256_hex(data),
-        signature=keys.b64(key.sign(_signed_message(data))),
-    )
-    sig_path = path.with_name(path.name + SIG_SUFFIX)
-    atomic_write(sig_path, (json.dumps(sig.model_dump(), indent=2) + "\n").encode("utf-8"), 0o644)
-    return sig_path
-
-
-def verify(doc: ProfileDoc, sig_path: Path, trusted: dict[str, Ed25519PublicKey]) -> str:
-    """Check a detached signature; return the signer's key id. Raises ``ConfigError`` saying what is wrong."""
-    if not sig_path.is_file():
-        raise ConfigError(f"{doc.source}: not signed (no {sig_path.name}); sign it with 'edge-agent profile sign'")
-    sig = parse_json(str(sig_path), read_bytes(sig_path).decode("utf-8", errors="replace"), SignatureFile)
-    if sig.sha256 != doc.sha256:
-        raise ConfigError(f"{doc.source}: altered since it was signed (SHA-256 differs from {sig_path.name})")
-    public = trusted.get(sig.key_id)
-    if public is None:
-        raise ConfigError(f"{doc.source}: signed by installer key {sig.key_id}, which this device does not trust")
-    try:
-        raw = base64.b64decode(sig.signature, validate=True)
-        public.verify(raw, _signed_message(doc.data))
-    except (ValueError, InvalidSignature) as exc:
-        raise ConfigError(f"{doc.source}: signature in {sig_path.name} does not verify") from exc
-    return sig.key_id
-
-
-def device_settings(root: Path) -> DeviceSettings:
-    path = root / "device.toml"
-    return load_model(path, DeviceSettings) if path.exists() else DeviceSettings()
-
-
-def sig_path_of(doc: ProfileDoc) -> Path | None:
-    return doc.path.with_name(doc.path.name + SIG_SUFFIX) if doc.path else None
-
-
-def check_signature(doc: ProfileDoc, root: Path) -> str | None:
-    """The device's rule: a signature, if present, must verify; if the device requires one, it must exist."""
-    sig_path = sig_path_of(doc)
-    required = device_settings(root).require_signed
-    if sig_path is None:
-        if required:
-            raise ConfigError(f"{doc.source}: cannot be signed; this device requires signed profiles")
-        return None
-    if required or sig_path.exists():
-        return verify(doc, sig_path, trusted_keys(root))
-    return None
 
 
 # --- the active profile ----------------------------------------------------------------------------------------
