@@ -72,7 +72,7 @@ class RedactionSettings(Strict):
     frame_budget_ms: Annotated[float, Field(gt=0, le=5000)] = 60.0
     warmup_frames: Annotated[int, Field(ge=1, le=600)] = 15
     track_hold_seconds: Annotated[float, Field(ge=0.5, le=60)] = 4.0
-    box_padding: Annotated[float, Field(ge=0.0, le=1.0)] = 0.15
+    box_padding: Annotated[float, Field(ge=0.0, le=1.0)] = 0.17
     # The face detector runs on every n-th frame; tracked face boxes are held in between.
     detect_every: Annotated[int, Field(ge=1, le=30)] = 3
     face_score: Annotated[float, Field(ge=0.05, le=0.95)] = 0.5

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge_agent.capture.base import Image
+from edge_agent.redact.ghosts import GhostFinder
 
 FloatImage = npt.NDArray[np.float32]
 U8Mask = npt.NDArray[np.uint8]
@@ -62,6 +63,7 @@ class BackgroundModel:
         # The background as it was before anything stood in front of it: learnt only where nothing is.
         self._before: FloatImage | None = None
         self._noise: FloatImage | None = None
+        self._ghosts = GhostFinder()
         self._last_t: float | None = None
 
     @property
@@ -73,6 +75,7 @@ class BackgroundModel:
         self._bg = None
         self._before = None
         self._noise = None
+        self._ghosts.reset()
         self._last_t = None
 
     def apply(self, image: Image, t: float, hold: U8Mask | None = None) -> U8Mask | None:
@@ -103,6 +106,14 @@ class BackgroundModel:
         raw = (dist > threshold).astype(np.uint8) * 255
         self._drop_ghosts(frame, raw, threshold)
         fg = self._clean(raw)
+        ghosts = self._ghosts.find(frame, self._bg, fg, t)
+        if ghosts is not None:
+            # A ghost is the scene itself: it becomes the background now, and is no longer foreground.
+            gone = ghosts > 0
+            self._bg[gone] = frame[gone]
+            assert self._before is not None
+            self._before[gone] = frame[gone]
+            fg[gone] = 0
         self._learn(image, dist, fg, hold, dt)
         return fg
 

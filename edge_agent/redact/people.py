@@ -39,6 +39,7 @@ EDGE_PIXELS = 1.0  # detection pixels added on every side (see _pad_body)
 # A person below a face, in face boxes (brow to chin): about ten tall, and 3.5 wide with the arms.
 BODY_HEIGHT_FACES = 10.0
 BODY_HALF_WIDTH_FACES = 1.75
+HEAD_MIN_WIDTH = 0.6  # ... and at least this share of the expected height of a person standing there wide
 HEAD_BAND_SHARE = 0.3  # the top share of a person's box that is widened (see _head_band)
 HEAD_BAND_GROW = 0.15  # by this share of the box's width on each side
 HEAD_BAND_WIDEST = 0.5  # ... of at most one person's width (this share of the height): a group's head band is not wider
@@ -56,11 +57,14 @@ def _body_of_face(face: Box) -> Box:
     return (cx - BODY_HALF_WIDTH_FACES * fw, y0, cx + BODY_HALF_WIDTH_FACES * fw, y0 + BODY_HEIGHT_FACES * fh)
 
 
-def _head_band(box: Box) -> Box:
+def _head_band(box: Box, expected_height: float | None = None) -> Box:
     """The top of a padded person box, widened: the head is what identifies, and a detection that lost an arm,
-    a bag or the half of someone behind a post is narrower than the person, most harmfully at the head."""
+    a bag or the half of someone behind a post is narrower than the person, most harmfully at the head. Where
+    the perspective prior knows how tall a person standing there is, the band is at least as wide as one."""
     x0, y0, x1, y1 = box
     grow = HEAD_BAND_GROW * min(x1 - x0, HEAD_BAND_WIDEST * (y1 - y0))
+    if expected_height is not None:
+        grow = max(grow, (HEAD_MIN_WIDTH * expected_height - (x1 - x0)) / 2)
     return (x0 - grow, y0, x1 + grow, y0 + HEAD_BAND_SHARE * (y1 - y0))
 
 
@@ -122,6 +126,7 @@ class PassersBy:
         self._sweep_every = max(12, 6 * settings.detect_every)
         self._heights = HeightPrior()
         self._held: list[Box] = []
+        self._lifted: list[Box] = []  # the seen part of raised boxes, at full height (see _track_motion)
         self._count = 0
 
     def reset(self) -> None:
@@ -135,6 +140,7 @@ class PassersBy:
         self._last_t = None
         self._swept_once = False
         self._held = []
+        self._lifted = []
         self._count = 0
 
     def mask(
@@ -214,7 +220,16 @@ class PassersBy:
             self._heights.observe(box)
         width = small.shape[1]
         held = self._people.update(boxes, t, (width, small.shape[0]))
-        self._held = [_at_edge(self._heights.restore(box), width) for box in held]
+        restored = [self._heights.restore(box) for box in held]
+        self._held = [_at_edge(box, width) for box in restored]
+        # A box raised above what was seen (by the track's memory of the person's height or by the prior) may
+        # have lost its legs (behind a sign, a car) rather than its head: the head can be at the top of what was
+        # seen as well as at the top of the raised box. Both get a head band.
+        self._lifted = [
+            (seen[0], seen[1], seen[2], seen[1] + (full[3] - full[1]))
+            for track, full in zip(self._people.tracks, restored, strict=True)
+            if track.last_seen == t and full[1] < (seen := track.seen)[1] - 1.0
+        ]
         return True
 
     def _compose(
@@ -230,7 +245,8 @@ class PassersBy:
         pad = self._settings.box_padding
         sx, sy = width / small.shape[1], height / small.shape[0]
         bodies = [_pad_body(b, pad) for b in people]
-        bodies += [_head_band(b) for b in bodies]
+        lifted = [_pad_body(b, pad) for b in self._lifted] if self._motion else []
+        bodies += [_head_band(b, self._heights.expected(b[3])) for b in [*bodies, *lifted]]
         face_boxes = [pad_box(b, FACE_PADDING, FACE_PADDING, FACE_PADDING) for b in faces]
         public = _raster([*bodies, *face_boxes], sx, sy, width, height)
         mask = np.asarray(cv2.bitwise_and(public, zones.public_u8), dtype=np.uint8)

@@ -49,8 +49,10 @@ class Track:
     vy: float = 0.0
     width: float = field(default=0.0)
     height: float = field(default=0.0)
+    seen: Box = field(default=(0.0, 0.0, 0.0, 0.0))  # the last detection itself, before sizes were restored
 
     def __post_init__(self) -> None:
+        self.seen = self.box
         if self.first_seen < 0:
             self.first_seen = self.last_seen
         self.width = self.box[2] - self.box[0]
@@ -71,6 +73,7 @@ class Track:
         # Keep the bottom (feet) and the horizontal centre; a lost head or torso is restored upwards.
         self.box = (cx - self.width / 2, detected[3] - self.height, cx + self.width / 2, detected[3])
         self.box = union_box(self.box, detected)
+        self.seen = detected
         self.last_seen = t
 
     def extent(self, t: float) -> Box:
