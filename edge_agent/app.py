@@ -8,7 +8,6 @@ and fsync never delay a frame. The outbox publisher thread drains the durable ou
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import queue
@@ -28,7 +27,7 @@ from edge_agent.capture import open_source
 from edge_agent.capture.base import Frame, FrameSource, Image
 from edge_agent.capture.reconnect import ReconnectingSource
 from edge_agent.config.loader import load_profile
-from edge_agent.config.models import Profile
+from edge_agent.config.models import Profile, Zone
 from edge_agent.config.profiles import load_active_profile
 from edge_agent.consent.audit import AuditLog
 from edge_agent.consent.service import ConsentService
@@ -38,7 +37,7 @@ from edge_agent.identity import DevicePaths, load_enrollment, load_identity
 from edge_agent.pipeline.memory import tune_allocator
 from edge_agent.redact import build_redactor
 from edge_agent.redact.redactor import detect_size
-from edge_agent.redact.zonestore import ZoneStore, ZoneWatch
+from edge_agent.redact.zonestore import ZoneStore, ZoneWatch, profile_hash, zones_digest
 from edge_agent.sdnotify import Notifier
 from edge_agent.segment.encoder import SegmentEncoder
 from edge_agent.segment.model import Segment
@@ -82,7 +81,7 @@ class Agent:
         tune_allocator()  # before the face model and the threads: fewer malloc arenas (edge_agent.pipeline.memory)
         self.options = options
         self.paths = DevicePaths(options.data_dir)
-        self.profile, self.profile_hash = self._load_profile()
+        self.profile, self.profile_text = self._load_profile()
         self.identity = load_identity(self.paths)
         self.audit = AuditLog(self.paths.audit)
         self.consent = ConsentStore(self.paths.consent)
@@ -93,7 +92,7 @@ class Agent:
         self.fps = self.profile.camera.fps
         # The homeowner's zones from the page (<data-dir>/zones.json) take over from the profile's.
         self.zones = ZoneWatch(ZoneStore(self.paths.root, self.profile.zones))
-        self.redactor = build_redactor(self.profile, self.zones.store.load())
+        self._set_policy(self.profile, self.profile_text, self.zones.store.load())
         enrollment = load_enrollment(self.paths)
         self.uplink: Uplink | None = None
         self.sharer: Sharer | None = None
@@ -109,30 +108,56 @@ class Agent:
 
     def _load_profile(self) -> tuple[Profile, str]:
         if self.options.profile_root is not None:
-            profile, text = load_active_profile(self.options.profile_root)
-        else:
-            profile, text = load_profile(self.options.profile)
-        return profile, _profile_hash(text, profile)
+            return load_active_profile(self.options.profile_root)
+        return load_profile(self.options.profile)
+
+    def _set_policy(self, profile: Profile, text: str, zones: list[Zone]) -> None:
+        """The redaction policy in force: the profile, the zones in force, and the hash every segment header names."""
+        self.profile, self.profile_text = profile, text
+        self.profile_hash = profile_hash(text, zones)
+        self.redactor = build_redactor(profile, zones)
+
+    def _switch_policy(
+        self, encoder: SegmentEncoder, record: ConsentRecord, profile: Profile, text: str, zones: list[Zone]
+    ) -> SegmentEncoder:
+        """The segment in progress was masked under the old policy: it ends now and carries the old hash; the next
+        one starts under the new policy, its sequence number following on."""
+        tail = encoder.flush()
+        if tail is not None:
+            self._segment_done(tail)  # before the redactor is replaced: it reports the old one's scene state
+        self._set_policy(profile, text, zones)
+        return self._encoder(record, first_seq=encoder.next_seq)
 
     def _reload(self, encoder: SegmentEncoder, record: ConsentRecord) -> SegmentEncoder:
         """SIGHUP: re-read the profile between segments. A bad profile keeps the old one running."""
         self.reload_event.clear()
         try:
-            profile, profile_hash = self._load_profile()
+            profile, text = self._load_profile()
+            watch = ZoneWatch(ZoneStore(self.paths.root, profile.zones))
+            zones = watch.store.load()
         except EdgeAgentError as exc:
             log.error("profile reload refused, keeping %s: %s", self.profile.name, exc)
             self.audit.note("profile_reload_refused", error=str(exc)[:300])
             return encoder
-        tail = encoder.flush()
-        if tail is not None:
-            self._segment_done(tail)
-        self.profile, self.profile_hash = profile, profile_hash
+        encoder = self._switch_policy(encoder, record, profile, text, zones)
+        self.zones = watch
         self.consent_service.profile = profile  # retention hours and request caps follow the new profile
-        self.zones = ZoneWatch(ZoneStore(self.paths.root, profile.zones))
-        self.redactor = build_redactor(profile, self.zones.store.load())
-        self.audit.note("profile_reload", profile=profile.name, profile_hash=profile_hash)
+        self.audit.note("profile_reload", profile=profile.name, profile_hash=self.profile_hash)
         log.info("profile reloaded: %s", profile.name)
-        return self._encoder(record, first_seq=encoder.next_seq)
+        return encoder
+
+    def _zones_changed(self, encoder: SegmentEncoder, record: ConsentRecord) -> SegmentEncoder:
+        """Between frames: the homeowner's zones (zones.json) changed, or the scene was confirmed on the page."""
+        changes = self.zones.changes()
+        # A file rewritten with the same zones changes no policy: the segment and the redactor's state go on.
+        if changes.zones is not None and profile_hash(self.profile_text, changes.zones) != self.profile_hash:
+            log.info("zones changed: %d zone(s) in force", len(changes.zones))
+            encoder = self._switch_policy(encoder, record, self.profile, self.profile_text, changes.zones)
+            self.audit.note("zones_applied", profile_hash=self.profile_hash, zones_sha256=zones_digest(changes.zones),
+                            count=len(changes.zones))
+        if changes.scene_confirmed:
+            self.redactor.confirm_scene()
+        return encoder
 
     def run(self) -> RunSummary:
         spec = self.options.source or self.profile.camera.source
@@ -227,7 +252,7 @@ class Agent:
             if current != record:
                 encoder = self._consent_changed(record, current, encoder)
                 record = current
-            self.redactor = self.zones.refresh(self.redactor, lambda zones: build_redactor(self.profile, zones))
+            encoder = self._zones_changed(encoder, record)
             if self.feed is not None:
                 self.feed.before_redact(frame)
             redacted = self.redactor.redact(frame, detect_image=self._detect_image(frame))
@@ -317,11 +342,6 @@ def _put_waiting(frames: queue.Queue[Frame | None], frame: Frame | None, stop: t
             return
         except queue.Full:
             continue
-
-
-def _profile_hash(profile_text: str, profile: Profile) -> str:
-    zones = profile.model_dump_json(include={"zones"})
-    return hashlib.sha256(profile_text.encode("utf-8") + b"\0" + zones.encode("utf-8")).hexdigest()
 
 
 def run_agent(options: RunOptions) -> RunSummary:

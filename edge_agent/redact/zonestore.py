@@ -2,7 +2,8 @@
 
 When ``zones.json`` exists its zones replace the profile's zones (the profile's are the installer's starting
 point). Saving validates with :class:`ZonesFile` (the same model as every zones file), writes atomically and
-appends a ``zones_change`` entry to the audit log.
+appends a ``zones_change`` entry to the audit log. The zones in force are part of the redaction policy that every
+segment header names (:func:`profile_hash`), so the daemon ends its segment when they change.
 
 The page and the daemon may be separate processes, so a scene confirmation is a small file
 (``scene-confirm.json``) whose change the daemon notices through :class:`ZoneWatch`, like it notices consent.
@@ -24,6 +25,7 @@ from edge_agent.consent.audit import AuditLog
 from edge_agent.errors import EdgeAgentError
 from edge_agent.fsutil import atomic_write
 from edge_agent.redact.redactor import Redactor
+from edge_agent.seal.canon import canonical_json
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +38,20 @@ def scene_confirm_path(data_dir: Path) -> Path:
     return data_dir / "scene-confirm.json"
 
 
+def zones_document(zones: Sequence[Zone]) -> bytes:
+    """``{"zones": [...]}`` in canonical JSON (docs/envelope.md): after validation the same zones give the same
+    bytes whatever the key order, spacing or number spelling (``0`` or ``0.0``) of the file they came from."""
+    return canonical_json(ZonesFile(zones=list(zones)).model_dump(mode="json"))
+
+
 def zones_digest(zones: Sequence[Zone]) -> str:
-    doc = ZonesFile(zones=list(zones)).model_dump_json()
-    return hashlib.sha256(doc.encode("utf-8")).hexdigest()
+    return hashlib.sha256(zones_document(zones)).hexdigest()
+
+
+def profile_hash(profile_text: str, zones: Sequence[Zone]) -> str:
+    """The ``profile_hash`` of a segment header: SHA-256 of the profile's text, a zero byte, and the zones in force
+    (:func:`zones_document`). The text alone would not do: ``zones.json`` replaces the profile's zones."""
+    return hashlib.sha256(profile_text.encode("utf-8") + b"\0" + zones_document(zones)).hexdigest()
 
 
 def parse_zones(data: object, source: str = "zones") -> ZonesFile:
@@ -108,14 +121,18 @@ class ZoneWatch:
             zones = self.store.load()
         return ZoneChanges(zones, confirmed)
 
+    def changes(self) -> ZoneChanges:
+        """:meth:`poll`, but a zones file that does not validate is logged (once) and keeps the zones in force."""
+        try:
+            return self.poll()
+        except EdgeAgentError as exc:
+            log.error("zones not changed: %s", exc)
+            return ZoneChanges(None, scene_confirmed=False)
+
     def refresh(self, redactor: Redactor, rebuild: Callable[[list[Zone]], Redactor]) -> Redactor:
         """Between frames: a new redactor when the zones changed, told of a scene confirmation when there was one.
         A zones file that does not validate keeps the zones in force."""
-        try:
-            changes = self.poll()
-        except EdgeAgentError as exc:
-            log.error("zones not changed: %s", exc)
-            return redactor
+        changes = self.changes()
         if changes.zones is not None:
             log.info("zones changed: %d zone(s) in force", len(changes.zones))
             redactor = rebuild(changes.zones)
