@@ -315,6 +315,17 @@ def _resigned_variants() -> list[tuple[dict[str, Any], str, bool]]:
     ]
 
 
+def _respaced(wire: bytes) -> bytes:
+    return json.dumps(json.loads(wire), ensure_ascii=False, separators=(", ", ": "), sort_keys=True).encode()
+
+
+def _reordered(wire: bytes) -> bytes:
+    parsed = json.loads(wire)
+    return json.dumps(
+        {k: parsed[k] for k in sorted(parsed, reverse=True)}, ensure_ascii=False, separators=(",", ":")
+    ).encode()
+
+
 def document_vectors(keys: Keys) -> dict[str, Any]:
     doc = {
         "type": "consent",
@@ -341,6 +352,8 @@ def document_vectors(keys: Keys) -> dict[str, Any]:
         ("short-signature", "signature of 63 bytes", wire(doc, sig=base64.b64encode(bytes(63)).decode())),
         ("extra-field", "unknown top-level field", wire(doc, extra=1)),
         ("duplicate-key", "doc repeats a key", good_text.replace(b'{"consent_id"', b'{"type":"x","consent_id"').hex()),
+        ("re-spaced", "the valid document with a space after each separator", _respaced(good_text).hex()),
+        ("reordered", "the valid document with its top-level fields in another order", _reordered(good_text).hex()),
         ("not-json", "junk bytes", b"\x00\xffjunk".hex()),
         ("not-an-object", "a JSON array", b"[]".hex()),
     ]
