@@ -10,13 +10,20 @@ from edge_agent.config.loader import load_profile, load_zones
 from edge_agent.redact import build_redactor
 from edge_agent.redact.offline import redact_offline
 
+OFFLINE_BUDGET_MS = 5000.0
+
 
 def cmd_redact(args: argparse.Namespace) -> int:
     profile, _ = load_profile(args.profile)
     # Offline footage is rarely from the profile's own camera: zones come only from --zones, and without them
     # the whole frame is public (the strictest policy short of neighbour fill).
     zones = load_zones(Path(args.zones)).zones if args.zones else []
-    redactor = build_redactor(profile, zones)
+    # Offline there is no deadline: the time budget bounds a live camera's latency, and a frame over it is
+    # analysed in full all the same. Without --budget-ms the budget is the largest a profile allows (5 s), so
+    # that the output does not depend on how busy the machine is.
+    budget = OFFLINE_BUDGET_MS if args.budget_ms is None else args.budget_ms
+    settings = profile.redaction.model_copy(update={"frame_budget_ms": budget})
+    redactor = build_redactor(profile.model_copy(update={"redaction": settings}), zones)
     mask_dir = Path(args.mask_out) if args.mask_out else None
     result = redact_offline(redactor, Path(args.input), Path(args.output), mask_dir, args.fps)
     summary = ", ".join(f"{k} {v}" for k, v in result.fail_closed.items()) or "none"
@@ -42,5 +49,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--fps", type=float, default=None, help="frame rate for timing (default: the video's, or 10 for images)"
+    )
+    parser.add_argument(
+        "--budget-ms",
+        type=float,
+        default=None,
+        help="mask a frame whole when analysing it takes longer than this, as the live agent does "
+        "(default: no budget offline, so the output does not depend on the machine's load)",
     )
     parser.set_defaults(func=cmd_redact)

@@ -84,3 +84,29 @@ def test_zones_file_and_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[
     bad.write_text('[[zones]]\nname = "x"\nkind = "garden"\ncoordinates = [[0, 0], [1, 0], [1, 1]]\n')
     assert main(["redact", str(src), "-o", str(tmp_path / "out3"), "--zones", str(bad)]) == 2
     assert "kind" in capsys.readouterr().err
+
+
+def test_time_budget_only_when_asked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    for i, image in enumerate(frames(24)):
+        cv2.imwrite(str(src / f"{i:02d}.png"), image)
+    # Offline, a slow machine does not change the output: no frame is masked whole for time.
+    assert main(["redact", str(src), "-o", str(tmp_path / "out"), "--mask-out", str(tmp_path / "m1")]) == 0
+    assert "over_budget" not in capsys.readouterr().out
+    assert not (cv2.imread(str(tmp_path / "m1" / "23.png"), cv2.IMREAD_UNCHANGED) == 255).all()
+    # With the live agent's rule and a budget no frame can meet, every frame is masked whole.
+    argv = [
+        "redact",
+        str(src),
+        "-o",
+        str(tmp_path / "out2"),
+        "--mask-out",
+        str(tmp_path / "m2"),
+        "--budget-ms",
+        "0.001",
+    ]
+    assert main(argv) == 0
+    assert "over_budget" in capsys.readouterr().out
+    for i in range(24):
+        assert (cv2.imread(str(tmp_path / "m2" / f"{i:02d}.png"), cv2.IMREAD_UNCHANGED) == 255).all()
