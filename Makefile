@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SOURCE ?= synthetic
 DURATION ?= 30
 
-.PHONY: venv deps demo test lint bench install clean
+.PHONY: venv deps demo test lint bench privacy install clean
 
 $(STAMP): pyproject.toml
 	@command -v mosquitto >/dev/null || { echo "installing mosquitto (apt)"; \
@@ -35,6 +35,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+privacy: $(STAMP)  ## redaction figures on PETS09 (../shared/data/pets09-s2l1), deface alongside, re-timed footage
+	$(BIN)/python bench/privacy_eval.py --timelines
 
 install:  ## as root on the Pi: user, venv, config, service (PROFILE=name|file KEYS=dir CENTER=file BROKER=url)
 	deploy/install.sh $(if $(PROFILE),--profile $(PROFILE)) $(if $(KEYS),--installer-keys $(KEYS)) $(if $(CENTER),--center $(CENTER) --broker $(BROKER))

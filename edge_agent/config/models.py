@@ -71,6 +71,8 @@ class RedactionSettings(Strict):
     own_zone_people_visible: bool = False
     frame_budget_ms: Annotated[float, Field(gt=0, le=5000)] = 60.0
     warmup_frames: Annotated[int, Field(ge=1, le=600)] = 15
+    # ... or fewer (at least 5) once they span this long: a slow camera is not masked whole for seconds on end.
+    warmup_seconds: Annotated[float, Field(gt=0.0, le=60.0)] = 1.5
     track_hold_seconds: Annotated[float, Field(ge=0.5, le=60)] = 4.0
     box_padding: Annotated[float, Field(ge=0.0, le=1.0)] = 0.17
     # The face detector runs on every n-th frame; tracked face boxes are held in between.

@@ -33,6 +33,7 @@ NOISE_SIGMAS = 3.5  # above the per-pixel noise level
 NOISE_FLOOR = 4.0  # the noise estimate never drops below this (a perfectly still synthetic scene)
 GAIN_SAMPLE_STEP = 3  # every n-th row and column is enough to measure the overall brightness
 EDGE_COLUMNS = 2  # columns at the left and right edge where foreground is kept as it is (see _clean)
+MIN_WARMUP_FRAMES = 5  # the fewest frames a median of the scene is taken from
 STACK_GAP = 0.6  # blobs one above the other closer than this share of the taller one's height are one object
 
 
@@ -54,8 +55,17 @@ def _alpha(dt: float, tau: float) -> float:
 class BackgroundModel:
     """Selective running-average background with a per-pixel noise estimate."""
 
-    def __init__(self, warmup_frames: int, absorb_seconds: float, min_blob_fraction: float = 2.5e-4) -> None:
+    def __init__(
+        self,
+        warmup_frames: int,
+        absorb_seconds: float,
+        min_blob_fraction: float = 2.5e-4,
+        *,
+        warmup_seconds: float | None = None,
+    ) -> None:
         self._warmup_frames = warmup_frames
+        self._warmup_seconds = warmup_seconds
+        self._warm_since = 0.0
         self._absorb_seconds = absorb_seconds
         self._min_blob_fraction = min_blob_fraction
         self._warm: list[Image] = []
@@ -86,9 +96,11 @@ class BackgroundModel:
         if self._bg is not None and self._bg.shape[:2] != image.shape[:2]:
             self.reset()
         if self._bg is None:
+            if not self._warm:
+                self._warm_since = t
             self._warm.append(image.copy())
             self._last_t = t
-            if len(self._warm) < self._warmup_frames:
+            if not self._warmed(t):
                 return None
             self._start(t)
             return None
@@ -116,6 +128,15 @@ class BackgroundModel:
             fg[gone] = 0
         self._learn(image, dist, fg, hold, dt)
         return fg
+
+    def _warmed(self, t: float) -> bool:
+        """Enough warm-up frames for the median: ``warmup_frames``, or at least ``MIN_WARMUP_FRAMES`` once they
+        span ``warmup_seconds`` (at 5 frames a second, 15 frames would mask everything for 3 s)."""
+        count = len(self._warm)
+        if count >= self._warmup_frames:
+            return True
+        spanned = self._warmup_seconds is not None and t - self._warm_since >= self._warmup_seconds
+        return spanned and count >= MIN_WARMUP_FRAMES
 
     def _drop_ghosts(self, frame: FloatImage, raw: U8Mask, threshold: FloatImage) -> None:
         """Foreground where the frame shows again what was there before anything stood in front of it is a

@@ -114,7 +114,9 @@ class PassersBy:
         self._settings = settings
         self._faces = faces
         self._motion = motion
-        self._background = BackgroundModel(settings.warmup_frames, settings.absorb_seconds)
+        self._background = BackgroundModel(
+            settings.warmup_frames, settings.absorb_seconds, warmup_seconds=settings.warmup_seconds
+        )
         self._people = Tracker(settings.track_hold_seconds)
         self._face_tracks = Tracker(settings.track_hold_seconds)
         self._sweep = FaceSweep(faces) if faces is not None else None

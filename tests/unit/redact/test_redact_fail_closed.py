@@ -7,6 +7,7 @@ import logging
 import numpy as np
 import pytest
 
+from edge_agent.capture.base import Frame
 from edge_agent.config.models import Zone
 from tests.unit.redact.redact_helpers import FakeClock, FakeFaces, Feeder, make_redactor, scene, with_person
 
@@ -32,6 +33,19 @@ def test_warmup_masks_whole_frame_then_static_scene_passes_unchanged(background:
     assert np.array_equal(out.image, original)
     assert out.mask is not None and not out.mask.any()
     assert feed.redactor.counters()["warmup"] == 5
+
+
+@pytest.mark.parametrize(("fps", "masked"), [(10.0, 15), (5.0, 9), (30.0, 15)])
+def test_warmup_lasts_its_frames_or_its_seconds(background: np.ndarray, fps: float, masked: int) -> None:
+    # 15 frames, or fewer once they span 1.5 s: a 5 fps camera is masked whole for 1.6 s, not 3 s.
+    redactor = make_redactor(warmup_frames=15, warmup_seconds=1.5)
+    reasons = []
+    for i in range(20):
+        out = redactor.redact(Frame(i, i / fps, background.copy()))
+        reasons.append(out.fail_closed)
+        assert out.mask is not None and out.mask.all() == (out.fail_closed == ("warmup",))
+    assert reasons[:masked] == [("warmup",)] * masked
+    assert reasons[masked:] == [()] * (20 - masked)
 
 
 def test_warmup_masks_public_zone_but_own_zone_people_visible_keeps_own(background: np.ndarray) -> None:
