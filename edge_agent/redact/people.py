@@ -39,10 +39,10 @@ EDGE_PIXELS = 1.0  # detection pixels added on every side (see _pad_body)
 # A person below a face, in face boxes (brow to chin): about ten tall, and 3.5 wide with the arms.
 BODY_HEIGHT_FACES = 10.0
 BODY_HALF_WIDTH_FACES = 1.75
-HEAD_MIN_WIDTH = 0.6  # ... and at least this share of the expected height of a person standing there wide
 HEAD_BAND_SHARE = 0.3  # the top share of a person's box that is widened (see _head_band)
 HEAD_BAND_GROW = 0.15  # by this share of the box's width on each side
 HEAD_BAND_WIDEST = 0.5  # ... of at most one person's width (this share of the height): a group's head band is not wider
+HEAD_MIN_WIDTH = 0.6  # ... and at least this share of the expected height of a person standing there wide
 EDGE_GROW = 0.6  # a box at the frame's side edge grows by this share of its height up and down (see _at_edge)
 EDGE_WIDTH_SHARE = 0.3  # ... when it is narrower than this share of its height (a fragment of someone)
 STACK_TALLEST = 1.3  # parts joined into one person are at most this many expected heights tall
@@ -222,7 +222,7 @@ class PassersBy:
             self._heights.observe(box)
         width = small.shape[1]
         held = self._people.update(boxes, t, (width, small.shape[0]))
-        restored = [self._heights.restore(box) for box in held]
+        restored = [self._heights.restore(box) for box in held]  # in the order of self._people.tracks
         self._held = [_at_edge(box, width) for box in restored]
         # A box raised above what was seen (by the track's memory of the person's height or by the prior) may
         # have lost its legs (behind a sign, a car) rather than its head: the head can be at the top of what was
