@@ -1,6 +1,8 @@
 """Resident memory of the agent over a long run of synthetic input, through the whole share path.
 
     .venv/bin/python bench/memory_run.py [--minutes 10] [--width 640 --height 360] [--interval 10] [--no-unit-env]
+    .venv/bin/python bench/memory_run.py --stages [--width 1280 --height 720] [--seconds 50] [--repeats 3]
+                                         [--compare REV]
 
 The agent runs as its own process (`python -m edge_agent run --source synthetic`, a live grant, a local
 Mosquitto and a center subscriber in this process), so every stage is exercised: capture, redaction, x264,
@@ -9,6 +11,13 @@ figure after a one-minute warm-up, the peak, and the growth (least-squares slope
 
 The agent gets the allocator settings of the service's unit file (its ``Environment=MALLOC_...`` values), so the
 figure is the one the device sees; ``--no-unit-env`` leaves them out for comparison.
+
+``--stages`` says where the memory goes: ``bench/memory_probe.py`` runs one agent in its own interpreter and
+reports RSS, PSS and anonymous memory after the imports, after the agent is built (face model), at the first
+frame and the first segment, and in the steady state (median of the samples after a 20 s warm-up, and right after
+a trim). ``--compare REV`` runs the same probe on the files of commit REV (``git archive``, in a temporary folder;
+the working tree is not touched), alternating with the working tree, so before and after are measured in one run
+on the same machine under the same load. Printed: a Markdown table of the medians over ``--repeats`` runs.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import argparse
 import json
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -69,6 +79,72 @@ def slope_per_min(samples: list[tuple[float, float]]) -> float:
     return 0.0 if var == 0 else 60 * sum((t - mt) * (r - mr) for t, r in samples) / var
 
 
+def export_tree(rev: str, into: Path) -> Path:
+    """The files of commit ``rev`` in a new folder (the working tree and the index are left alone)."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "edge_agent"], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def probe_once(tree: Path, root: Path, args: argparse.Namespace) -> list[dict[str, object]]:
+    """One agent of ``tree`` through bench/memory_probe.py, with its own broker and center; its JSON lines."""
+    broker = BenchBroker(root / "broker")
+    broker.start()
+    site = make_site(root, broker.url, args.width, args.height)
+    stop = threading.Event()
+    center = threading.Thread(target=run_subscriber, daemon=True,
+                              args=(site.center, SubscribeOptions(broker=broker.url), stop))
+    center.start()
+    time.sleep(1.0)
+    env = {**os.environ, **({} if args.no_unit_env else unit_malloc_env()), "PYTHONPATH": str(tree)}
+    cmd = [sys.executable, str(REPO / "bench" / "memory_probe.py"), str(site.device.root), str(site.profile),
+           str(args.seconds)]
+    try:
+        done = subprocess.run(cmd, check=False, cwd=tree, env=env, capture_output=True, text=True,
+                              timeout=args.seconds + 120)
+    finally:
+        stop.set()
+        center.join(timeout=10)
+        broker.stop()
+    if done.returncode != 0:
+        raise SystemExit(f"memory probe failed: {done.stderr.strip()[-2000:]}")
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def stages(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="edge-memory-stages-") as tmp:
+        root = Path(tmp)
+        trees = [("working tree", REPO)]
+        if args.compare:
+            trees.append((args.compare, export_tree(args.compare, root / "compare")))
+        found: dict[str, dict[str, list[dict[str, float]]]] = {label: {} for label, _ in trees}
+        order: list[str] = []
+        for run in range(args.repeats):
+            # Alternate which tree goes first, so a change in the machine's load falls on both alike.
+            for number, (label, tree) in enumerate(trees if run % 2 == 0 else trees[::-1]):
+                for row in probe_once(tree, root / f"run{run}-{number}", args):
+                    if "stage" not in row:
+                        print(f"  {label}, run {run + 1}: {json.dumps(row)}", flush=True)
+                        continue
+                    stage = str(row["stage"])
+                    if stage not in order:
+                        order.append(stage)
+                    values = {k: float(v) for k, v in row.items() if k != "stage"}  # type: ignore[arg-type]
+                    found[label].setdefault(stage, []).append(values)
+    labels = [label for label, _ in trees]
+    print(f"\n{args.width}x{args.height}, {args.seconds:g} s per run, medians of {args.repeats} run(s) (MiB)\n")
+    print("| stage | " + " | ".join(f"{label}: RSS | PSS | anon" for label in labels) + " |")
+    print("| --- | " + " | ".join("---: | ---: | ---:" for _ in labels) + " |")
+    for stage in order:
+        cells = []
+        for label in labels:
+            runs = found[label].get(stage, [])
+            cells += [f"{statistics.median(r[k] for r in runs):.1f}" if runs else "" for k in ("rss", "pss", "anon")]
+        print(f"| {stage} | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
@@ -76,7 +152,14 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=360)
     parser.add_argument("--interval", type=float, default=10.0)
     parser.add_argument("--no-unit-env", action="store_true", help="leave out the unit file's MALLOC_* settings")
+    parser.add_argument("--stages", action="store_true", help="memory after each stage of start-up (see above)")
+    parser.add_argument("--seconds", type=float, default=50.0, help="--stages: length of each agent run")
+    parser.add_argument("--repeats", type=int, default=3, help="--stages: runs per tree")
+    parser.add_argument("--compare", metavar="REV", help="--stages: also measure commit REV, alternating")
     args = parser.parse_args()
+    if args.stages:
+        stages(args)
+        return
     duration = args.minutes * 60
     with tempfile.TemporaryDirectory(prefix="edge-memory-") as tmp:
         root = Path(tmp)
