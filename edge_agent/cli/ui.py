@@ -14,9 +14,7 @@ from edge_agent.config.models import Profile
 from edge_agent.config.profiles import load_active_profile
 from edge_agent.errors import ConfigError
 from edge_agent.ui.access import AccessStore
-from edge_agent.ui.context import UiContext
-from edge_agent.ui.feed import SourceFeed
-from edge_agent.ui.server import DEFAULT_LISTEN, UiServer
+from edge_agent.ui.listen import DEFAULT_LISTEN
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +26,11 @@ def _profile(args: argparse.Namespace) -> Profile:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # The web stack is loaded here, not when the command line is built: `edge-agent run` never needs it.
+    from edge_agent.ui.context import UiContext  # noqa: PLC0415
+    from edge_agent.ui.feed import SourceFeed  # noqa: PLC0415
+    from edge_agent.ui.server import UiServer  # noqa: PLC0415
+
     paths = paths_of(args)
     profile = _profile(args)
     context = UiContext(paths, profile, None, any_network=args.any_network)

@@ -9,21 +9,10 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from edge_agent.errors import ConfigError
 from edge_agent.ui.context import UiContext
+from edge_agent.ui.listen import DEFAULT_LISTEN, parse_listen
 from edge_agent.ui.webapp import create_app
 
 log = logging.getLogger(__name__)
-
-DEFAULT_LISTEN = "0.0.0.0:8080"  # every interface, but the page answers only local-network clients
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    """``ADDR:PORT``, ``[v6addr]:PORT`` or ``:PORT`` (all interfaces)."""
-    host, sep, port_text = text.strip().rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ConfigError(f"--listen {text!r}: expected ADDR:PORT, e.g. 0.0.0.0:8080 or 127.0.0.1:8080")
-    host = host.strip("[]") or "0.0.0.0"  # noqa: S104 - the page filters clients by address itself
-    return host, int(port_text)
-
 
 class UiServer:
     """The page on ``listen``; ``start()`` serves from a thread, ``serve_forever()`` from the caller's."""
