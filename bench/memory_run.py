@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from broker import BenchBroker
-from fixtures import make_site
+from fixtures import Site, make_site
 
 from edge_agent.center.subscriber import SubscribeOptions, run_subscriber
 
@@ -88,16 +88,23 @@ def export_tree(rev: str, into: Path) -> Path:
     return into
 
 
-def probe_once(tree: Path, root: Path, args: argparse.Namespace) -> list[dict[str, object]]:
-    """One agent of ``tree`` through bench/memory_probe.py, with its own broker and center; its JSON lines."""
+def start_site(root: Path, args: argparse.Namespace) -> tuple[BenchBroker, Site, threading.Event, threading.Thread]:
+    """A local broker, a device and center site under ``root``, and the center subscribing in a thread."""
     broker = BenchBroker(root / "broker")
     broker.start()
     site = make_site(root, broker.url, args.width, args.height)
     stop = threading.Event()
-    center = threading.Thread(target=run_subscriber, daemon=True,
-                              args=(site.center, SubscribeOptions(broker=broker.url), stop))
+    center = threading.Thread(
+        target=run_subscriber, daemon=True, args=(site.center, SubscribeOptions(broker=broker.url), stop)
+    )
     center.start()
     time.sleep(1.0)
+    return broker, site, stop, center
+
+
+def probe_once(tree: Path, root: Path, args: argparse.Namespace) -> list[dict[str, object]]:
+    """One agent of ``tree`` through bench/memory_probe.py, with its own broker and center; its JSON lines."""
+    broker, site, stop, center = start_site(root, args)
     env = {**os.environ, **({} if args.no_unit_env else unit_malloc_env()), "PYTHONPATH": str(tree)}
     cmd = [sys.executable, str(REPO / "bench" / "memory_probe.py"), str(site.device.root), str(site.profile),
            str(args.seconds)]
@@ -163,14 +170,7 @@ def main() -> None:
     duration = args.minutes * 60
     with tempfile.TemporaryDirectory(prefix="edge-memory-") as tmp:
         root = Path(tmp)
-        broker = BenchBroker(root / "broker")
-        broker.start()
-        site = make_site(root, broker.url, args.width, args.height)
-        stop = threading.Event()
-        center = threading.Thread(target=run_subscriber, daemon=True,
-                                  args=(site.center, SubscribeOptions(broker=broker.url), stop))
-        center.start()
-        time.sleep(1.0)
+        broker, site, stop, center = start_site(root, args)
         cmd = [sys.executable, "-m", "edge_agent", "--data-dir", str(site.device.root), "run", "--profile",
                str(site.profile), "--source", "synthetic", "--duration", str(duration)]
         extra = {} if args.no_unit_env else unit_malloc_env()
