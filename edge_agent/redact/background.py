@@ -74,6 +74,7 @@ class BackgroundModel:
         self._before: FloatImage | None = None
         self._noise: FloatImage | None = None
         self._ghosts = GhostFinder()
+        self._components: tuple[U8Mask, npt.NDArray[np.int32]] | None = None  # the last mask and its blobs
         self._last_t: float | None = None
 
     @property
@@ -86,6 +87,7 @@ class BackgroundModel:
         self._before = None
         self._noise = None
         self._ghosts.reset()
+        self._components = None
         self._last_t = None
 
     def apply(self, image: Image, t: float, hold: U8Mask | None = None) -> U8Mask | None:
@@ -118,14 +120,19 @@ class BackgroundModel:
         raw = (dist > threshold).astype(np.uint8) * 255
         self._drop_ghosts(frame, raw, threshold)
         fg = self._clean(raw)
-        ghosts = self._ghosts.find(frame, self._bg, fg, t)
-        if ghosts is not None:
+        count, found, found_stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+        labels = np.asarray(found, dtype=np.int32)
+        stats = np.asarray(found_stats, dtype=np.int32)
+        ghosts = self._ghosts.find(frame, self._bg, fg, t, (count, labels, stats)) if count > 1 else []
+        for label in ghosts:
             # A ghost is the scene itself: it becomes the background now, and is no longer foreground.
-            gone = ghosts > 0
+            gone = labels == label
             self._bg[gone] = frame[gone]
             assert self._before is not None
             self._before[gone] = frame[gone]
             fg[gone] = 0
+        # blobs() is usually asked for this very mask next: its components are already known.
+        self._components = (fg, np.delete(stats, ghosts, axis=0) if ghosts else stats)
         self._learn(image, dist, fg, hold, dt)
         return fg
 
@@ -221,8 +228,11 @@ class BackgroundModel:
     def blobs(self, fg: U8Mask, fits: Callable[[Blob], bool] | None = None) -> list[Blob]:
         """The foreground's blobs, stacked parts joined where the joined blob ``fits`` (one person's size)."""
         h, w = fg.shape
-        count, _, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
-        found = [Blob(int(x), int(y), int(x + bw), int(y + bh), int(a)) for x, y, bw, bh, a in stats[1:count]]
+        if self._components is not None and self._components[0] is fg:
+            stats = self._components[1]
+        else:
+            stats = np.asarray(cv2.connectedComponentsWithStats(fg, connectivity=8)[2], dtype=np.int32)
+        found = [Blob(int(x), int(y), int(x + bw), int(y + bh), int(a)) for x, y, bw, bh, a in stats[1:]]
         found = merge_stacked(found, fits)
         min_area = max(4, round(self._min_blob_fraction * h * w))
         return [b for b in found if b.area >= min_area]

@@ -30,9 +30,13 @@ CONFIRM_SECONDS = 1.0  # ... and have looked like a ghost this long, frame after
 EDGE_RATIO = 0.5  # a ghost's outline is at most this strong in the frame, relative to the model
 MIN_EDGE = 12.0  # ... and the model's outline at least this strong (mean gradient, grey levels per pixel)
 RING = np.ones((5, 5), np.uint8)  # the outline: two pixels either side of the blob's edge
+MARGIN = 3  # pixels around a blob's box that its outline and the gradients along it need
+
+Components = tuple[int, npt.NDArray[np.int32], npt.NDArray[np.int32]]  # count, labels, stats (OpenCV's)
 
 
 def _gray(image: FloatImage) -> FloatImage:
+    image = np.ascontiguousarray(image)
     if image.ndim == 2:
         return image
     return np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), dtype=np.float32)
@@ -54,8 +58,11 @@ class GhostFinder:
     def reset(self) -> None:
         self._since = self._ghostly = None
 
-    def find(self, frame: FloatImage, background: FloatImage, fg: U8Mask, t: float) -> U8Mask | None:
-        """The ghost pixels (255) among the foreground ``fg`` of ``frame`` against ``background``, or None."""
+    def find(
+        self, frame: FloatImage, background: FloatImage, fg: U8Mask, t: float, components: Components
+    ) -> list[int]:
+        """The labels of the blobs of ``fg`` (``components``: OpenCV's connected components of it) that are
+        ghosts of ``frame`` against ``background``."""
         if self._since is None or self._ghostly is None or self._since.shape != fg.shape:
             self._since = np.full(fg.shape, np.nan, dtype=np.float32)
             self._ghostly = np.full(fg.shape, np.nan, dtype=np.float32)
@@ -64,35 +71,26 @@ class GhostFinder:
         since[~on] = np.nan
         since[on & np.isnan(since)] = t
         ghostly[~on] = np.nan
-        if not on.any():
-            return None
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
-        ghosts: U8Mask | None = None
-        grad_frame: FloatImage | None = None
-        grad_model: FloatImage | None = None
+        count, labels, stats = components
+        ghosts: list[int] = []
         for label in range(1, count):
             x, y, w, h = (int(v) for v in stats[label, :4])
-            window = (slice(max(0, y - 2), y + h + 2), slice(max(0, x - 2), x + w + 2))
+            window = (slice(max(0, y - MARGIN), y + h + MARGIN), slice(max(0, x - MARGIN), x + w + MARGIN))
             blob = (labels[window] == label).astype(np.uint8)
             inside = blob > 0
-            if t - float(np.median(since[window][inside])) < STILL_SECONDS:
-                ghostly[window][inside] = np.nan
-                continue
-            if grad_frame is None or grad_model is None:
-                grad_frame, grad_model = _gradient(_gray(frame)), _gradient(_gray(background))
-            ring = cv2.morphologyEx(blob, cv2.MORPH_GRADIENT, RING) > 0
-            model_edge = float(grad_model[window][ring].mean())
-            frame_edge = float(grad_frame[window][ring].mean())
             marks = ghostly[window]
+            if t - float(np.median(since[window][inside])) < STILL_SECONDS:
+                marks[inside] = np.nan
+                continue
+            ring = cv2.morphologyEx(blob, cv2.MORPH_GRADIENT, RING) > 0
+            model_edge = float(_gradient(_gray(background[window]))[ring].mean())
+            frame_edge = float(_gradient(_gray(frame[window]))[ring].mean())
             if not (model_edge >= MIN_EDGE and frame_edge < EDGE_RATIO * model_edge):
                 marks[inside] = np.nan
                 continue
             marks[inside & np.isnan(marks)] = t
             if t - float(np.nanmax(marks[inside])) >= CONFIRM_SECONDS:
-                if ghosts is None:
-                    ghosts = np.zeros_like(fg)
-                ghosts[window][inside] = 255
-        if ghosts is not None:
-            since[ghosts > 0] = np.nan
-            ghostly[ghosts > 0] = np.nan
+                ghosts.append(label)
+                since[window][inside] = np.nan
+                marks[inside] = np.nan
         return ghosts
