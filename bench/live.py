@@ -28,7 +28,7 @@ from fixtures import make_site
 from edge_agent.center.subscriber import SubscribeOptions, run_subscriber
 
 
-def rss_mb(pid: int) -> float | None:
+def rss_mib(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -59,7 +59,7 @@ def main() -> None:
         samples: list[tuple[float, float]] = []
         started = time.monotonic()
         while agent.poll() is None:
-            value = rss_mb(agent.pid)
+            value = rss_mib(agent.pid)
             if value is not None:
                 samples.append((time.monotonic() - started, value))
             time.sleep(0.5)
@@ -90,7 +90,7 @@ def report(center_root: Path, samples: list[tuple[float, float]], seconds: float
          runs=1, segments=len(records))
     steady = [v for t, v in samples if t >= 5.0] or [v for _, v in samples]
     quarter = max(1, len(steady) // 4)
-    emit(metric="agent resident memory", size="1280x720", value=median(steady), unit="MB", runs=len(steady),
+    emit(metric="agent resident memory", size="1280x720", value=median(steady), unit="MiB", runs=len(steady),
          peak=max(steady), growth=median(steady[-quarter:]) - median(steady[:quarter]), seconds=seconds)
 
 
