@@ -123,7 +123,7 @@ class BackgroundModel:
         count, found, found_stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
         labels = np.asarray(found, dtype=np.int32)
         stats = np.asarray(found_stats, dtype=np.int32)
-        ghosts = self._ghosts.find(frame, self._bg, fg, t, (count, labels, stats)) if count > 1 else []
+        ghosts = self._ghosts.find(frame, self._bg, fg, t, (count, labels, stats))
         for label in ghosts:
             # A ghost is the scene itself: it becomes the background now, and is no longer foreground.
             gone = labels == label

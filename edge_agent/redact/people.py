@@ -247,7 +247,7 @@ class PassersBy:
         pad = self._settings.box_padding
         sx, sy = width / small.shape[1], height / small.shape[0]
         bodies = [_pad_body(b, pad) for b in people]
-        lifted = [_pad_body(b, pad) for b in self._lifted] if self._motion else []
+        lifted = [_pad_body(b, pad) for b in self._lifted]
         bodies += [_head_band(b, self._heights.expected(b[3])) for b in [*bodies, *lifted]]
         face_boxes = [pad_box(b, FACE_PADDING, FACE_PADDING, FACE_PADDING) for b in faces]
         public = _raster([*bodies, *face_boxes], sx, sy, width, height)
