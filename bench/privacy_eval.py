@@ -31,7 +31,7 @@ from privacy_metrics import Scores  # noqa: E402
 from edge_agent.capture.base import Frame  # noqa: E402
 from edge_agent.config.loader import load_profile  # noqa: E402
 from edge_agent.config.models import Profile  # noqa: E402
-from edge_agent.redact import build_redactor  # noqa: E402
+from edge_agent.redact import NO_BUDGET_MS, build_redactor  # noqa: E402
 from edge_agent.redact.faces import RetinaFaceDetector  # noqa: E402
 from edge_agent.redact.people import PassersBy  # noqa: E402
 from edge_agent.redact.redactor import Redactor  # noqa: E402
@@ -49,8 +49,7 @@ def make_variant(name: str, profile: Profile) -> Redactor:
     if name == "full-unbudgeted":
         # What ships, without the time budget: frames over budget depend on the machine's load, and each one is
         # masked whole; without them the privacy figures are the same on every run.
-        settings = s.model_copy(update={"frame_budget_ms": 5000.0})
-        return build_redactor(profile.model_copy(update={"redaction": settings}), [], seed=1)
+        return build_redactor(profile, [], seed=1, frame_budget_ms=NO_BUDGET_MS)
     if name == "no-fail-closed":
         return Redactor(
             [], PassersBy(s, RetinaFaceDetector(s.face_score)), settings=s, detect_box=box, fail_closed=False

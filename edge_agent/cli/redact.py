@@ -7,10 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.config.loader import load_profile, load_zones
-from edge_agent.redact import build_redactor
+from edge_agent.redact import NO_BUDGET_MS, build_redactor
 from edge_agent.redact.offline import redact_offline
-
-OFFLINE_BUDGET_MS = 5000.0
 
 
 def cmd_redact(args: argparse.Namespace) -> int:
@@ -18,12 +16,9 @@ def cmd_redact(args: argparse.Namespace) -> int:
     # Offline footage is rarely from the profile's own camera: zones come only from --zones, and without them
     # the whole frame is public (the strictest policy short of neighbour fill).
     zones = load_zones(Path(args.zones)).zones if args.zones else []
-    # Offline there is no deadline: the time budget bounds a live camera's latency, and a frame over it is
-    # analysed in full all the same. Without --budget-ms the budget is the largest a profile allows (5 s), so
-    # that the output does not depend on how busy the machine is.
-    budget = OFFLINE_BUDGET_MS if args.budget_ms is None else args.budget_ms
-    settings = profile.redaction.model_copy(update={"frame_budget_ms": budget})
-    redactor = build_redactor(profile.model_copy(update={"redaction": settings}), zones)
+    # The live time budget bounds a camera's latency; offline it applies only when --budget-ms asks for it.
+    budget = NO_BUDGET_MS if args.budget_ms is None else args.budget_ms
+    redactor = build_redactor(profile, zones, frame_budget_ms=budget)
     mask_dir = Path(args.mask_out) if args.mask_out else None
     result = redact_offline(redactor, Path(args.input), Path(args.output), mask_dir, args.fps)
     summary = ", ".join(f"{k} {v}" for k, v in result.fail_closed.items()) or "none"

@@ -9,15 +9,28 @@ from edge_agent.redact.faces import RetinaFaceDetector
 from edge_agent.redact.people import PassersBy
 from edge_agent.redact.redactor import REASONS, SCENE_SHIFT, RedactedFrame, Redactor
 
-__all__ = ["REASONS", "SCENE_SHIFT", "RedactedFrame", "Redactor", "build_redactor"]
+__all__ = ["NO_BUDGET_MS", "REASONS", "SCENE_SHIFT", "RedactedFrame", "Redactor", "build_redactor"]
+
+# The largest time budget a profile allows: in effect none. Offline there is no deadline, and a frame over the
+# budget is analysed in full all the same; without it the output does not depend on how busy the machine is.
+NO_BUDGET_MS = 5000.0
 
 
-def build_redactor(profile: Profile, zones: Sequence[Zone] | None = None, *, seed: int | None = None) -> Redactor:
-    """The redactor the daemon and ``edge-agent redact`` use. ``zones`` default to the profile's zones.
+def build_redactor(
+    profile: Profile,
+    zones: Sequence[Zone] | None = None,
+    *,
+    seed: int | None = None,
+    frame_budget_ms: float | None = None,
+) -> Redactor:
+    """The redactor the daemon and ``edge-agent redact`` use. ``zones`` default to the profile's zones, and
+    ``frame_budget_ms`` to the profile's (``NO_BUDGET_MS`` for none).
 
     Raises :class:`edge_agent.errors.RedactError` when the face model is not installed.
     """
     settings = profile.redaction
+    if frame_budget_ms is not None:
+        settings = settings.model_copy(update={"frame_budget_ms": frame_budget_ms})
     faces = RetinaFaceDetector(settings.face_score)
     people = PassersBy(settings, faces)
     return Redactor(

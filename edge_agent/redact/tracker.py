@@ -20,10 +20,14 @@ EDGE = 1.0  # detection pixels from the left or right edge where a track counts 
 MIN_HOLD_SECONDS = 0.5  # a track seen for less than the hold time is held for as long as it was seen, at least this
 
 
-def iou(a: Box, b: Box) -> float:
+def _intersection(a: Box, b: Box) -> float:
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
+    return ix * iy
+
+
+def iou(a: Box, b: Box) -> float:
+    inter = _intersection(a, b)
     if inter <= 0.0:
         return 0.0
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
@@ -104,10 +108,8 @@ ABSORBED_INSIDE = 0.7  # a held box this much inside a detection is someone that
 
 def inside(inner: Box, outer: Box) -> float:
     """The share of ``inner``'s area that lies in ``outer``."""
-    ix = max(0.0, min(inner[2], outer[2]) - max(inner[0], outer[0]))
-    iy = max(0.0, min(inner[3], outer[3]) - max(inner[1], outer[1]))
     area = (inner[2] - inner[0]) * (inner[3] - inner[1])
-    return ix * iy / area if area > 0 else 0.0
+    return _intersection(inner, outer) / area if area > 0 else 0.0
 
 
 def _split(box: Box, detections: Sequence[Box]) -> bool:

@@ -16,7 +16,7 @@ import pytest
 
 from edge_agent.capture.base import Frame
 from edge_agent.config.loader import load_profile
-from edge_agent.redact import build_redactor
+from edge_agent.redact import NO_BUDGET_MS, build_redactor
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data" / "pets09-s2l1"
@@ -33,8 +33,7 @@ def test_pets09_targets() -> None:
 
     annotations = json.loads((DATA / "annotations.json").read_text())
     profile, _ = load_profile(None)
-    settings = profile.redaction.model_copy(update={"frame_budget_ms": 5000.0})
-    redactor = build_redactor(profile.model_copy(update={"redaction": settings}), [], seed=1)
+    redactor = build_redactor(profile, [], seed=1, frame_budget_ms=NO_BUDGET_MS)
     fps = float(annotations.get("fps", 10.0))
     scores = Scores()
     capture = cv2.VideoCapture(str(DATA / "vtest.avi"))
