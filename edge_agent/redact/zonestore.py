@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +24,6 @@ from edge_agent.config.models import Zone, ZonesFile
 from edge_agent.consent.audit import AuditLog
 from edge_agent.errors import EdgeAgentError
 from edge_agent.fsutil import atomic_write
-from edge_agent.redact.redactor import Redactor
 from edge_agent.seal.canon import canonical_json
 
 log = logging.getLogger(__name__)
@@ -128,14 +127,3 @@ class ZoneWatch:
         except EdgeAgentError as exc:
             log.error("zones not changed: %s", exc)
             return ZoneChanges(None, scene_confirmed=False)
-
-    def refresh(self, redactor: Redactor, rebuild: Callable[[list[Zone]], Redactor]) -> Redactor:
-        """Between frames: a new redactor when the zones changed, told of a scene confirmation when there was one.
-        A zones file that does not validate keeps the zones in force."""
-        changes = self.changes()
-        if changes.zones is not None:
-            log.info("zones changed: %d zone(s) in force", len(changes.zones))
-            redactor = rebuild(changes.zones)
-        if changes.scene_confirmed:
-            redactor.confirm_scene()
-        return redactor

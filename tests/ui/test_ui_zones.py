@@ -27,17 +27,13 @@ def test_saved_zones_reach_the_redactor_and_scene_confirmation_is_passed_on(tmp_
     store = ZoneStore(tmp_path, profile_zones=[])
     watch = ZoneWatch(store)
     redactor = Redactor([])
-    rebuilt: list[list[Zone]] = []
-
-    def rebuild(zones: list[Zone]) -> Redactor:
-        rebuilt.append(zones)
-        return Redactor(zones)
-
-    assert watch.refresh(redactor, rebuild) is redactor
+    # Nothing saved yet: no new zones, the redactor in force stays.
+    assert watch.changes().zones is None
     assert int(_redact(redactor).min()) == 200
     store.save(ZonesFile(zones=[HOUSE]), audit)
-    redactor = watch.refresh(redactor, rebuild)
-    assert rebuilt == [[HOUSE]]
+    changes = watch.changes()
+    assert changes.zones == [HOUSE]
+    redactor = Redactor(changes.zones)  # as the daemon rebuilds it (edge_agent.app, _zones_changed)
     out = _redact(redactor)
     assert int(out[:, 82:].max()) == 0 and int(out[:, :78].min()) == 200
     store.confirm_scene(audit)
@@ -52,7 +48,8 @@ def test_a_broken_zones_file_keeps_the_zones_in_force(tmp_path: Path) -> None:
     watch = ZoneWatch(store)
     redactor = Redactor([HOUSE])
     store.path.write_text('{"zones": [{"name": "x", "kind": "garden", "coordinates": []}]}')
-    assert watch.refresh(redactor, Redactor) is redactor
+    changes = watch.changes()
+    assert changes.zones is None and not changes.scene_confirmed  # the zones in force stay
     assert int(_redact(redactor)[:, 82:].max()) == 0
 
 
