@@ -18,6 +18,17 @@ REPO = Path(__file__).resolve().parent.parent
 SIZES: tuple[tuple[int, int], ...] = ((640, 360), (1280, 720), (1920, 1080))
 
 
+def rss_mib(pid: int) -> float | None:
+    """Resident memory (VmRSS) of process ``pid`` in MiB, or None once it has gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
 def median(values: Sequence[float]) -> float:
     return float(statistics.median(values)) if values else float("nan")
 

@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from broker import BenchBroker
+from common import rss_mib
 from fixtures import Site, make_site
 
 from edge_agent.center.subscriber import SubscribeOptions, run_subscriber
@@ -45,16 +46,6 @@ from edge_agent.center.subscriber import SubscribeOptions, run_subscriber
 REPO = Path(__file__).resolve().parents[1]
 UNIT = REPO / "systemd" / "edge-agent.service"
 WARMUP_S = 60.0
-
-
-def rss_mib(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except FileNotFoundError:
-        return None
-    return None
 
 
 def unit_malloc_env() -> dict[str, str]:
