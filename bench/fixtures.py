@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_agent.center.keys import CenterPaths, add_device, init_keys
+from edge_agent.config.identity import enroll, init_identity
 from edge_agent.consent.state import ConsentStore, live_record
+from edge_agent.core.paths import DevicePaths
 from edge_agent.defaults import __file__ as _defaults_init
-from edge_agent.identity import DevicePaths, enroll, init_identity
 
 DEFAULT_PROFILE = Path(_defaults_init).with_name("default.toml")
 

@@ -5,13 +5,12 @@
 
 The first form is run by ``bench/memory_run.py --stages`` (which makes the device folder, the broker and the
 center); not meant to be run by hand. It imports nothing of the benchmarks, so the import stages are those of
-the daemon alone: the libraries, ``edge_agent.app``, then the command line's modules as ``edge-agent run`` loads
-them. Then it builds
-the :class:`~edge_agent.app.Agent` (profile, face model, uplink) and runs it on the paced synthetic scene while a
-thread reads ``/proc/self/smaps_rollup`` four times a second. Prints one JSON object per stage:
-``{"stage", "rss", "pss", "anon"}`` in MiB (``anon``: anonymous memory, the part no other process shares and
-the kernel cannot drop; the rest of RSS is library code and data mapped from files). The steady stage is the
-median of the samples after ``WARMUP_S`` seconds; "steady, after trim" is one sample right after a
+the daemon alone: the libraries, ``edge_agent.device.daemon``, then the command line's modules as ``edge-agent run``
+loads them. Then it builds the :class:`~edge_agent.device.daemon.Agent` (profile, face model, uplink) and runs it on
+the paced synthetic scene while a thread reads ``/proc/self/smaps_rollup`` four times a second. Prints one JSON
+object per stage: ``{"stage", "rss", "pss", "anon"}`` in MiB (``anon``: anonymous memory, the part no other
+process shares and the kernel cannot drop; the rest of RSS is library code and data mapped from files). The steady
+stage is the median of the samples after ``WARMUP_S`` seconds; "steady, after trim" is one sample right after a
 ``malloc_trim`` near the end: the memory in use, without the heap pages freed since the share thread's last trim.
 
 ``--components`` builds the pipeline's parts one after the other in one thread, without the agent, and reports the
@@ -52,10 +51,10 @@ def components(width: int, height: int) -> None:
     last = rollup()
     import numpy as np  # noqa: PLC0415  (here, not at the top: the agent's import stages start from a bare interpreter)
 
-    import edge_agent.app as app  # noqa: PLC0415
+    import edge_agent.device.daemon as app  # noqa: PLC0415
     from edge_agent.capture import open_source  # noqa: PLC0415
     from edge_agent.config.loader import load_profile  # noqa: PLC0415
-    from edge_agent.pipeline.memory import release_free_memory, tune_allocator  # noqa: PLC0415
+    from edge_agent.device.memory import release_free_memory, tune_allocator  # noqa: PLC0415
     from edge_agent.redact import Redactor  # noqa: PLC0415
     from edge_agent.redact.faces import RetinaFaceDetector  # noqa: PLC0415
     from edge_agent.redact.people import PassersBy  # noqa: PLC0415
@@ -70,7 +69,7 @@ def components(width: int, height: int) -> None:
         emit(stage, {**now, **{f"added_{k}": now[k] - last[k] for k in ("rss", "anon")}})
         last = now
 
-    step("imports (edge_agent.app)")
+    step("imports (edge_agent.device.daemon)")
     profile, _ = load_profile(None)
     camera = profile.camera.model_copy(update={"width": width, "height": height})
     settings = profile.redaction
@@ -107,10 +106,10 @@ def main() -> None:
     for name in LIBRARIES:
         importlib.import_module(name)
         emit(f"import {name.split('.')[0]}", rollup())
-    from edge_agent.app import Agent, RunOptions  # noqa: PLC0415
-    from edge_agent.pipeline.memory import release_free_memory  # noqa: PLC0415
+    from edge_agent.device.daemon import Agent, RunOptions  # noqa: PLC0415
+    from edge_agent.device.memory import release_free_memory  # noqa: PLC0415
 
-    emit("import edge_agent.app", rollup())
+    emit("import edge_agent.device.daemon", rollup())
     from edge_agent.cli import build_parser  # noqa: PLC0415
 
     build_parser()  # imports every command group, as `edge-agent run` does before it runs

@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/pipeline.py --broker mqtt://127.0.0.1:PORT --width 1280 --height 720 --cores 1
 
-Runs the real daemon (``edge_agent.app``) in this process on the synthetic scene, unpaced, with a live grant, so
-every segment is redacted, encoded, sealed, written to the durable outbox and published over MQTT to ``--broker``.
+Runs the real daemon (``edge_agent.device.daemon``) in this process on the synthetic scene, unpaced, with a live
+grant, so every segment is redacted, encoded, sealed, written to the durable outbox and published over MQTT to
+``--broker``.
 Prints one JSON object: the median over runs of frames processed per second of wall time, and of frames per
 second of the process's own CPU time (``cpu_fps``: on a shared, loaded machine the wall figure swings with the
 other jobs, the CPU figure much less), segments shared and delivered.
@@ -24,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import emit, median, pin
 from fixtures import make_site
 
-from edge_agent.app import Agent, RunOptions
+from edge_agent.device.daemon import Agent, RunOptions
 
 
 def one_run(broker: str, width: int, height: int, seconds: float) -> tuple[float, int, int, int, float]:

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from edge_agent.capture.synthetic import SyntheticScene
-from edge_agent.pipeline.memory import release_free_memory, tune_allocator
+from edge_agent.device.memory import release_free_memory, tune_allocator
 from edge_agent.redact.redactor import RedactedFrame
 from edge_agent.segment import SegmentEncoder, decode_segment, probe_segment
 

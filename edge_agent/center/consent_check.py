@@ -33,8 +33,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from edge_agent.center.keys import DeviceRegistry
 from edge_agent.consent.requests import REQUEST_PREFIX
 from edge_agent.consent.state import LIVE_PREFIX, ConsentRecord, record_from_dict
+from edge_agent.core.files import append_line, atomic_write, pid_alive
 from edge_agent.errors import EdgeAgentError, OpenError
-from edge_agent.fsutil import append_line, atomic_write, pid_alive
 from edge_agent.seal.signed import verify_document
 from edge_agent.transport.topics import ANSWERS, CONSENT, LOGHEAD, Topics, check_device_id, device_filter, parse_topic
 

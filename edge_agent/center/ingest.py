@@ -25,8 +25,8 @@ from typing import Literal
 from edge_agent.center.consent_check import PENDING, ConsentBook
 from edge_agent.center.keys import CenterKeys, CenterPaths, DeviceRegistry
 from edge_agent.center.ordering import chain_conflict
+from edge_agent.core.files import append_line, atomic_write, sync_filesystem
 from edge_agent.errors import EdgeAgentError, OpenError
-from edge_agent.fsutil import append_line, atomic_write, sync_filesystem
 from edge_agent.seal import OpenedSegment, open_segment
 from edge_agent.segment.decode import probe_segment
 from edge_agent.segment.tsscan import CONTENT_TYPE as MPEG_TS

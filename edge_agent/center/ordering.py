@@ -1,7 +1,7 @@
 """Does a segment fit the device's hash chain as the center has stored it?
 
 Every sealed header carries ``prev_hash``, the header hash of the device's previous sequence number. A device
-never reuses a number and its chain has no forks (``edge_agent.sharing`` writes the chain state before the outbox
+never reuses a number and its chain has no forks (``edge_agent.device.sealer`` writes the chain state before the outbox
 put), so a genuine segment always links to whichever of its immediate neighbours (``seq - 1``, ``seq + 1``) the
 center already holds. Late arrivals (resent after a crash, or taken by another worker of a shared subscription)
 fit; a segment numbered below stored ones that does not fit is the device's sequence going backwards (a restored

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_agent.center.keys import CenterPaths, DeviceRegistry, load_keys
-from edge_agent.cli.timeparse import parse_duration, parse_time
 from edge_agent.config.models import TlsSettings
 from edge_agent.consent.requests import PoliceRequest, make_request
+from edge_agent.core.files import atomic_write
+from edge_agent.core.timeparse import parse_duration, parse_time
 from edge_agent.errors import CenterError
-from edge_agent.fsutil import atomic_write
 from edge_agent.transport.mqtt import MqttLink
 from edge_agent.transport.topics import Topics, check_device_id
 

@@ -8,9 +8,9 @@ import sys
 import time
 
 from edge_agent.cli.device import paths_of
-from edge_agent.cli.timeparse import parse_time
 from edge_agent.consent.api import audit_entries, verify_audit
 from edge_agent.consent.transparency import format_report, transparency_report
+from edge_agent.core.timeparse import parse_time
 
 _SKIP = {"seq", "time", "kind", "prev", "hash"}
 

@@ -6,9 +6,10 @@ import argparse
 import time
 
 from edge_agent.cli.device import paths_of
-from edge_agent.cli.timeparse import parse_duration, parse_time
 from edge_agent.config.loader import load_profile
-from edge_agent.consent.api import ConsentChange, consent_status, grant_live, revoke, set_on_request
+from edge_agent.consent.api import consent_status
+from edge_agent.core.timeparse import parse_duration, parse_time
+from edge_agent.device.homeowner import ConsentChange, grant_live, revoke, set_on_request
 from edge_agent.errors import ConfigError
 
 

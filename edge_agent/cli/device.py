@@ -8,13 +8,15 @@ import os
 import sys
 from pathlib import Path
 
-from edge_agent.app import RunOptions, run_agent
-from edge_agent.config.models import TlsSettings
+from edge_agent.config.identity import enroll, init_identity, load_enrollment, load_identity
+from edge_agent.config.models import Profile, TlsSettings, Zone
 from edge_agent.consent.state import ConsentStore, describe
+from edge_agent.core.files import atomic_write, pid_alive
+from edge_agent.core.paths import DevicePaths
+from edge_agent.device.daemon import Page, RunOptions, run_agent
+from edge_agent.device.frames import FrameTap
+from edge_agent.device.uplink import describe_outbox
 from edge_agent.errors import ConfigError
-from edge_agent.fsutil import atomic_write, pid_alive
-from edge_agent.identity import DevicePaths, enroll, init_identity, load_enrollment, load_identity
-from edge_agent.uplink import describe_outbox
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,14 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve_page(paths: DevicePaths, profile: Profile, zones: list[Zone]) -> tuple[FrameTap, Page]:
+    """The page inside the agent, fed by its own frames. Imported here: the web stack costs memory a device
+    without the page should not pay."""
+    from edge_agent.ui.embedded import start_embedded_ui  # noqa: PLC0415
+
+    return start_embedded_ui(paths, profile, zones)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     paths = paths_of(args)
     if not paths.signing_key.exists():
@@ -57,6 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 source=args.source,
                 duration=args.duration,
                 realtime=not args.fast,
+                serve_page=serve_page,
             )
         )
     finally:

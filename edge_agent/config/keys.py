@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 
 from edge_agent.config.loader import load_model, read_text
 from edge_agent.config.models import CenterIdentityFile, DeviceIdentityFile
+from edge_agent.core.files import atomic_write
 from edge_agent.errors import ConfigError
-from edge_agent.fsutil import atomic_write
 
 RAW = serialization.Encoding.Raw
 

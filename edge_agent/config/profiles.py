@@ -52,9 +52,9 @@ from edge_agent.config.signatures import (
     trusted_keys,
     verify,
 )
-from edge_agent.consent.audit import AuditLog
+from edge_agent.core.audit import AuditLog
+from edge_agent.core.files import atomic_write, fsync_dir
 from edge_agent.errors import ConfigError
-from edge_agent.fsutil import atomic_write, fsync_dir
 
 __all__ = [
     "ACTIVE",

@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 
 import edge_agent
 from edge_agent.config import keys, profiles
+from edge_agent.core.files import atomic_write
 from edge_agent.errors import ConfigError
-from edge_agent.fsutil import atomic_write
 
 log = logging.getLogger(__name__)
 

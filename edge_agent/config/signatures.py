@@ -22,8 +22,8 @@ from edge_agent.config import keys
 from edge_agent.config.catalogue import ProfileDoc, parse_doc, read_bytes, sha256_hex
 from edge_agent.config.loader import load_model, parse_json
 from edge_agent.config.models import Strict
+from edge_agent.core.files import atomic_write
 from edge_agent.errors import ConfigError
-from edge_agent.fsutil import atomic_write
 
 KEYS_DIR = "installer-keys"
 SIG_SUFFIX = ".sig"

@@ -1,21 +1,20 @@
-"""The homeowner's actions, as plain functions over the data folder: the command line and the web page call
-these same functions, so both write the same signed records and the same audit entries.
+"""The homeowner's consent and request actions on the data folder, pure of the network and the outbox.
 
-Each change is written to ``consent.json`` (the running agent picks it up at its next frame, publishes it and
-drops waiting segments of a revoked live grant) and is also published at once, retained, on the consent topic
-when the device is enrolled, so the crime center sees a revocation within a second even if the agent is busy.
+The command line and the web page reach these through :mod:`edge_agent.device.homeowner`, which adds what the
+device does about a change (deleting waiting live segments, telling the broker at once). Here a change is only
+written: the signed record to ``consent.json`` (the running agent picks it up at its next frame) and its audit
+entry.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 
-from edge_agent.config.models import Profile
-from edge_agent.consent.audit import AuditLog, VerifyResult
+from edge_agent.config.identity import load_identity
+from edge_agent.config.models import ConsentCaps
+from edge_agent.consent.loghead import read_local_head
 from edge_agent.consent.requests import Inbox, InboxEntry
-from edge_agent.consent.service import read_local_head
 from edge_agent.consent.state import (
     ConsentRecord,
     ConsentStore,
@@ -25,24 +24,9 @@ from edge_agent.consent.state import (
     revoke_record,
     sign_record,
 )
-from edge_agent.errors import ConsentError, EdgeAgentError
-from edge_agent.identity import DevicePaths, load_enrollment, load_identity
-from edge_agent.outbox.spool import Outbox
-from edge_agent.sharing import drop_live_grants
-from edge_agent.transport.mqtt import MqttLink
-from edge_agent.transport.topics import Topics
-
-log = logging.getLogger(__name__)
-
-PUBLISH_TIMEOUT_S = 3.0
-
-
-@dataclass(frozen=True, slots=True)
-class ConsentChange:
-    record: ConsentRecord
-    summary: str  # describe(record): what is shared now, in words
-    outbox_dropped: int = 0  # waiting segments of a revoked live grant that were deleted
-    published: bool = False  # the retained consent message was updated on the broker just now
+from edge_agent.core.audit import AuditLog, VerifyResult
+from edge_agent.core.paths import DevicePaths
+from edge_agent.errors import ConsentError
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +37,16 @@ class ConsentStatus:
     pending_requests: int
 
 
+@dataclass(frozen=True, slots=True)
+class RecordedChange:
+    """A consent record as written: ``signed`` is its signed form (the consent message), when the device has
+    an identity to sign it with."""
+
+    record: ConsentRecord
+    signed: bytes | None
+    device_id: str | None
+
+
 def consent_status(paths: DevicePaths, now: float | None = None) -> ConsentStatus:
     now = time.time() if now is None else now
     record = ConsentStore(paths.consent).current()
@@ -60,67 +54,32 @@ def consent_status(paths: DevicePaths, now: float | None = None) -> ConsentStatu
     return ConsentStatus(record, describe(record, now), record.is_live_at(now), pending)
 
 
-def _apply(paths: DevicePaths, record: ConsentRecord, profile: Profile, now: float) -> ConsentChange:
-    store = ConsentStore(paths.consent)
+def record_change(paths: DevicePaths, record: ConsentRecord) -> RecordedChange:
+    """Write ``record`` (signed when the device has an identity) and its ``consent_change`` audit entry."""
     signed = None
     device_id = None
     if paths.signing_key.exists():
         identity = load_identity(paths)
         device_id = identity.device_id
         signed = sign_record(record, identity.device_id, identity.signing_key)
-    store.write(record, signed)
-    audit = AuditLog(paths.audit)
-    audit.append("consent_change", consent_id=record.id, mode=record.mode, expires_at=record.expires_at,
-                 daily=record.daily, replaces=record.replaces)
-    dropped = 0
-    if not record.is_live_at(now) and paths.outbox.exists():
-        # The agent drops them too when it sees the change; doing it here covers an agent that is not running.
-        items = drop_live_grants(Outbox(paths.outbox, 1 << 62))
-        if items:
-            dropped = len(items)
-            audit.append("outbox_revoked", consent_id=record.id, segments=[i.seq for i in items])
-    published = signed is not None and device_id is not None and _publish_now(paths, profile, device_id, signed)
-    return ConsentChange(record, describe(record, now), dropped, published)
+    ConsentStore(paths.consent).write(record, signed)
+    AuditLog(paths.audit).append("consent_change", consent_id=record.id, mode=record.mode,
+                                 expires_at=record.expires_at, daily=record.daily, replaces=record.replaces)
+    return RecordedChange(record, signed, device_id)
 
 
-def _publish_now(paths: DevicePaths, profile: Profile, device_id: str, signed: bytes) -> bool:
-    enrollment = load_enrollment(paths)
-    if enrollment is None:
-        return False
-    topics = Topics(profile.mqtt.topic_prefix, device_id)
-    link = MqttLink(enrollment.broker, client_id=f"{device_id}-consent-{time.monotonic_ns() % 10**6}",
-                    tls=enrollment.tls)
-    try:
-        link.connect(timeout=PUBLISH_TIMEOUT_S)
-        link.start()
-        result = link.publish(topics.consent, signed, qos=1, retain=True, content_type="application/json")
-        return result.wait(PUBLISH_TIMEOUT_S)
-    except EdgeAgentError as exc:
-        log.warning("consent saved; the agent publishes it when it reaches the broker (%s)", exc)
-        return False
-    finally:
-        link.stop()
-
-
-def grant_live(
-    paths: DevicePaths, profile: Profile, *, until: float, daily: str = "", now: float | None = None
-) -> ConsentChange:
-    """Stream redacted video live until ``until`` (never open-ended; capped by ``consent.max_live_hours``)."""
-    now = time.time() if now is None else now
+def live_grant(paths: DevicePaths, caps: ConsentCaps, *, until: float, daily: str, now: float) -> ConsentRecord:
+    """A live grant until ``until`` (never open-ended; capped by ``consent.max_live_hours``)."""
     previous = ConsentStore(paths.consent).current()
-    record = live_record(now, until, previous, profile.consent.max_live_hours, daily)
-    return _apply(paths, record, profile, now)
+    return live_record(now, until, previous, caps.max_live_hours, daily)
 
 
-def set_on_request(paths: DevicePaths, profile: Profile, now: float | None = None) -> ConsentChange:
-    now = time.time() if now is None else now
-    return _apply(paths, on_request_record(now, ConsentStore(paths.consent).current()), profile, now)
+def on_request(paths: DevicePaths, now: float) -> ConsentRecord:
+    return on_request_record(now, ConsentStore(paths.consent).current())
 
 
-def revoke(paths: DevicePaths, profile: Profile, reason: str = "", now: float | None = None) -> ConsentChange:
-    """Stop sharing now: consent off, waiting live segments deleted, the retained message updated."""
-    now = time.time() if now is None else now
-    return _apply(paths, revoke_record(now, ConsentStore(paths.consent).current(), reason), profile, now)
+def revocation(paths: DevicePaths, reason: str, now: float) -> ConsentRecord:
+    return revoke_record(now, ConsentStore(paths.consent).current(), reason)
 
 
 def list_requests(paths: DevicePaths, now: float | None = None) -> list[InboxEntry]:

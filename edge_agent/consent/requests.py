@@ -19,10 +19,10 @@ from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from edge_agent.consent.audit import AuditLog
+from edge_agent.core.audit import AuditLog
+from edge_agent.core.files import append_line, atomic_write
+from edge_agent.core.paths import DevicePaths
 from edge_agent.errors import ConsentError, OpenError
-from edge_agent.fsutil import append_line, atomic_write
-from edge_agent.identity import DevicePaths
 from edge_agent.seal.signed import sign_document, verify_document
 
 REQUEST_PREFIX = "r-"

@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from edge_agent.config import keys
+from edge_agent.core.files import atomic_write
+from edge_agent.core.paths import DevicePaths
 from edge_agent.errors import ConsentError, OpenError
-from edge_agent.fsutil import atomic_write
-from edge_agent.identity import DevicePaths
 from edge_agent.seal import Recipient, open_segment, seal_segment
 from edge_agent.segment.model import Segment
 

@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from edge_agent.core.files import append_line, atomic_write
 from edge_agent.errors import ConsentError
-from edge_agent.fsutil import append_line, atomic_write
 from edge_agent.seal.signed import sign_document
 
 Mode = Literal["off", "live", "on-request"]

@@ -11,9 +11,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from edge_agent.consent.audit import AuditLog
 from edge_agent.consent.requests import REQUEST_PREFIX
-from edge_agent.identity import DevicePaths
+from edge_agent.core.audit import AuditLog
+from edge_agent.core.paths import DevicePaths
 
 DEFAULT_DAYS = 30.0
 

@@ -23,15 +23,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_agent.core.files import atomic_write, fsync_dir, pid_alive
 from edge_agent.errors import OutboxError
-from edge_agent.fsutil import atomic_write, fsync_dir, pid_alive
 
 log = logging.getLogger(__name__)
 
 MAGIC = b"EAOUTBX1"
 _HEADER = struct.Struct(">8sQHHQ32s")  # magic, seq, topic length, consent id length, blob length, sha256
 _ITEM_RE = re.compile(r"^([0-9]{20})\.item$")
-_TMP_RE = re.compile(r"^\..+\.([0-9]+)\.tmp$")  # edge_agent.fsutil.atomic_write's temporary names
+_TMP_RE = re.compile(r"^\..+\.([0-9]+)\.tmp$")  # edge_agent.core.files.atomic_write's temporary names
 _STALE_TMP_S = 3600.0
 QUARANTINE = "quarantine"
 REJECTED = "rejected"

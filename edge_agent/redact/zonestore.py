@@ -3,7 +3,7 @@
 When ``zones.json`` exists its zones replace the profile's zones (the profile's are the installer's starting
 point). Saving validates with :class:`ZonesFile` (the same model as every zones file), writes atomically and
 appends a ``zones_change`` entry to the audit log. The zones in force are part of the redaction policy that every
-segment header names (:func:`profile_hash`), so the daemon ends its segment when they change.
+segment header names (:func:`edge_agent.config.in_force.profile_hash`), so the daemon ends its segment when they change.
 
 The page and the daemon may be separate processes, so a scene confirmation is a small file
 (``scene-confirm.json``) whose change the daemon notices through :class:`ZoneWatch`, like it notices consent.
@@ -11,7 +11,6 @@ The page and the daemon may be separate processes, so a scene confirmation is a 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -19,12 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_agent.config.in_force import zones_digest
 from edge_agent.config.loader import load_zones, validate
 from edge_agent.config.models import Zone, ZonesFile
-from edge_agent.consent.audit import AuditLog
+from edge_agent.core.audit import AuditLog
+from edge_agent.core.files import atomic_write
 from edge_agent.errors import EdgeAgentError
-from edge_agent.fsutil import atomic_write
-from edge_agent.seal.canon import canonical_json
 
 log = logging.getLogger(__name__)
 
@@ -35,22 +34,6 @@ def zones_path(data_dir: Path) -> Path:
 
 def scene_confirm_path(data_dir: Path) -> Path:
     return data_dir / "scene-confirm.json"
-
-
-def zones_document(zones: Sequence[Zone]) -> bytes:
-    """``{"zones": [...]}`` in canonical JSON (docs/envelope.md): after validation the same zones give the same
-    bytes whatever the key order, spacing or number spelling (``0`` or ``0.0``) of the file they came from."""
-    return canonical_json(ZonesFile(zones=list(zones)).model_dump(mode="json"))
-
-
-def zones_digest(zones: Sequence[Zone]) -> str:
-    return hashlib.sha256(zones_document(zones)).hexdigest()
-
-
-def profile_hash(profile_text: str, zones: Sequence[Zone]) -> str:
-    """The ``profile_hash`` of a segment header: SHA-256 of the profile's text, a zero byte, and the zones in force
-    (:func:`zones_document`). The text alone would not do: ``zones.json`` replaces the profile's zones."""
-    return hashlib.sha256(profile_text.encode("utf-8") + b"\0" + zones_document(zones)).hexdigest()
 
 
 def parse_zones(data: object, source: str = "zones") -> ZonesFile:

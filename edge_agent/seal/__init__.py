@@ -4,7 +4,7 @@
 :class:`edge_agent.errors.OpenError`.
 """
 
-from edge_agent.seal.canon import canonical_json
+from edge_agent.core.canon import canonical_json
 from edge_agent.seal.envelope import (
     OpenedSegment,
     Recipient,

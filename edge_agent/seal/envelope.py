@@ -27,8 +27,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
 
 from edge_agent.config.keys import key_id, x25519_public_bytes
+from edge_agent.core.canon import canonical_json
 from edge_agent.errors import OpenError, SealError
-from edge_agent.seal.canon import canonical_json
 from edge_agent.seal.header import (
     DEFAULT_CHUNK,
     MAX_HEADER_LEN,

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any
 
+from edge_agent.core.canon import canonical_json, strict_loads
 from edge_agent.errors import OpenError
-from edge_agent.seal.canon import canonical_json, strict_loads
 from edge_agent.segment.model import SegmentMeta
 
 VERSION = 1

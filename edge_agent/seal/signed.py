@@ -26,8 +26,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from edge_agent.config.keys import ed25519_public_bytes, key_id
+from edge_agent.core.canon import canonical_json, strict_loads
 from edge_agent.errors import OpenError, SealError
-from edge_agent.seal.canon import canonical_json, strict_loads
 
 __all__ = ["DOC_CONTEXT", "MAX_DOCUMENT_LEN", "canonical_json", "sign_document", "verify_document"]
 

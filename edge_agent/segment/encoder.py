@@ -21,17 +21,31 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import av
 import cv2
 import numpy as np
 
+from edge_agent.capture.base import Image
 from edge_agent.errors import SegmentError
-from edge_agent.redact.redactor import RedactedFrame
 from edge_agent.segment.model import Segment, SegmentMeta
 
 log = logging.getLogger(__name__)
+
+
+class EncodableFrame(Protocol):
+    """What the encoder needs of a frame: a redacted frame (``edge_agent.redact.RedactedFrame``) is one. Named
+    structurally, so that the segment stage does not import the stage before it."""
+
+    @property
+    def index(self) -> int: ...
+
+    @property
+    def captured_at(self) -> float: ...
+
+    @property
+    def image(self) -> Image: ...
 
 T = TypeVar("T")
 
@@ -77,7 +91,7 @@ class _Open:
 
 
 class SegmentEncoder:
-    """Encodes :class:`RedactedFrame` s into :class:`Segment` s of ``seconds`` each (by capture time)."""
+    """Encodes redacted frames (:class:`EncodableFrame`) into :class:`Segment` s of ``seconds`` each (capture time)."""
 
     def __init__(
         self,
@@ -134,7 +148,7 @@ class SegmentEncoder:
         """The sequence number the next finished segment will carry."""
         return self._seq
 
-    def push(self, frame: RedactedFrame) -> Segment | None:
+    def push(self, frame: EncodableFrame) -> Segment | None:
         """Encode one frame; returns the previous segment when this frame's capture time starts a new one."""
         image = frame.image
         if image.shape != (self.height, self.width, 3) or image.dtype.name != "uint8":

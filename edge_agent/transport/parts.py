@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_agent.core.files import atomic_write
 from edge_agent.errors import TransportError
-from edge_agent.fsutil import atomic_write
 from edge_agent.transport.model import InboundMessage
 
 log = logging.getLogger(__name__)

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.config import keys
+from edge_agent.core.files import atomic_write
 from edge_agent.errors import ConfigError
-from edge_agent.fsutil import atomic_write
 
 CODE_TTL = 600.0
 CODE_TRIES = 5

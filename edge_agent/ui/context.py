@@ -1,6 +1,6 @@
 """What the page's handlers share, and the homeowner's actions, each writing its audit entry.
 
-The consent actions call :mod:`edge_agent.consent.api`, exactly as ``edge-agent consent`` does: a signed record
+The consent actions call :mod:`edge_agent.device.homeowner`, exactly as ``edge-agent consent`` does: a signed record
 (the daemon picks it up at its next check), a ``consent_change`` audit entry, live segments still waiting in the
 outbox deleted when sharing stops, and the new state published to the center at once when enrolled.
 """
@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_agent.config.models import Profile
-from edge_agent.consent import api
-from edge_agent.consent.audit import AuditLog
 from edge_agent.consent.state import ConsentRecord, ConsentStore
-from edge_agent.identity import DevicePaths
+from edge_agent.core.audit import AuditLog
+from edge_agent.core.paths import DevicePaths
+from edge_agent.device import homeowner
 from edge_agent.redact.zonestore import ZoneStore
 from edge_agent.ui.access import AccessStore, LoginLimiter
 from edge_agent.ui.feed import Feed
@@ -48,11 +48,11 @@ class UiContext:
     # -- consent: the same calls as ``edge-agent consent`` (signed record, audit entry, outbox, publish) --------
 
     def grant_live(self, minutes: float) -> ConsentRecord:
-        return api.grant_live(self.paths, self.profile, until=time.time() + minutes * 60.0).record
+        return homeowner.grant_live(self.paths, self.profile, until=time.time() + minutes * 60.0).record
 
     def on_request(self) -> ConsentRecord:
-        return api.set_on_request(self.paths, self.profile).record
+        return homeowner.set_on_request(self.paths, self.profile).record
 
     def revoke(self, reason: str = "") -> tuple[ConsentRecord, int]:
-        change = api.revoke(self.paths, self.profile, reason)
+        change = homeowner.revoke(self.paths, self.profile, reason)
         return change.record, change.outbox_dropped

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from edge_agent.config.models import Profile, Zone
-from edge_agent.identity import DevicePaths
+from edge_agent.core.paths import DevicePaths
 from edge_agent.ui.context import UiContext
 from edge_agent.ui.daemonfeed import DaemonFeed
 from edge_agent.ui.server import UiServer

@@ -8,9 +8,9 @@ from typing import Any
 from flask import Flask, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
 
 from edge_agent.consent import api
-from edge_agent.consent.audit import VerifyResult
 from edge_agent.consent.requests import Inbox
 from edge_agent.consent.transparency import format_report, transparency_report
+from edge_agent.core.audit import VerifyResult
 from edge_agent.errors import EdgeAgentError
 from edge_agent.redact.zonestore import parse_zones
 from edge_agent.ui.context import VIA, UiContext

@@ -25,16 +25,10 @@ from hypothesis import strategies as st
 
 from edge_agent.center.ingest import Ingestor
 from edge_agent.center.keys import CenterPaths, DeviceRegistry, add_device, init_keys, load_keys
+from edge_agent.config.identity import center_recipient_keys, enroll, init_identity, load_enrollment, load_identity
 from edge_agent.consent.requests import make_request, parse_request
+from edge_agent.core.paths import DevicePaths
 from edge_agent.errors import ConsentError, OpenError, SealError, TransportError
-from edge_agent.identity import (
-    DevicePaths,
-    center_recipient_keys,
-    enroll,
-    init_identity,
-    load_enrollment,
-    load_identity,
-)
 from edge_agent.redact.redactor import RedactedFrame
 from edge_agent.seal import Recipient, open_segment, seal_segment
 from edge_agent.seal.signed import sign_document, verify_document

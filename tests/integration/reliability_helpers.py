@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from edge_agent.config.models import TlsSettings
-from edge_agent.consent.audit import AuditLog
-from edge_agent.identity import DevicePaths
+from edge_agent.core.audit import AuditLog
+from edge_agent.core.paths import DevicePaths
 from tests.integration.spine_helpers import CenterThread, Setup
 
 REPO = Path(__file__).resolve().parents[2]

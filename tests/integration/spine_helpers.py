@@ -8,14 +8,15 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_agent.app import RunOptions, RunSummary, run_agent
 from edge_agent.center.keys import CenterPaths, add_device, init_keys
 from edge_agent.center.subscriber import SubscribeOptions, run_subscriber
-from edge_agent.cli.timeparse import parse_duration
+from edge_agent.config.identity import enroll, init_identity
 from edge_agent.config.keys import load_center_identity
 from edge_agent.config.models import TlsSettings
 from edge_agent.consent.state import ConsentStore, live_record
-from edge_agent.identity import DevicePaths, enroll, init_identity
+from edge_agent.core.paths import DevicePaths
+from edge_agent.core.timeparse import parse_duration
+from edge_agent.device.daemon import RunOptions, RunSummary, run_agent
 
 # A small, fast profile: 320x180 at 10 fps, 1 s live segments, the default zones.
 SMALL_PROFILE = """

@@ -21,10 +21,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from edge_agent.config.identity import enroll
 from edge_agent.config.models import TlsSettings as EnrollTls
 from edge_agent.devbroker import MOSQUITTO, MosquittoBroker, free_port
 from edge_agent.errors import TransportError
-from edge_agent.identity import enroll
 from edge_agent.transport.mqtt import InboundMessage, MqttLink, TlsSettings
 from tests.integration.reliability_helpers import PersistentCenter, evidence_seqs, wait_until
 from tests.integration.spine_helpers import grant_live, make_setup, run_device

@@ -7,16 +7,16 @@ import json
 import threading
 import time
 
-from edge_agent.app import Agent, RunOptions
 from edge_agent.center.keys import CenterPaths, init_keys, load_keys
 from edge_agent.center.requests import send_request
 from edge_agent.cli import main
+from edge_agent.config.identity import load_identity
 from edge_agent.config.loader import load_profile
-from edge_agent.consent.api import set_on_request
-from edge_agent.consent.audit import AuditLog
 from edge_agent.consent.requests import Inbox, make_request
 from edge_agent.consent.retention import Retention
-from edge_agent.identity import load_identity
+from edge_agent.core.audit import AuditLog
+from edge_agent.device.daemon import Agent, RunOptions
+from edge_agent.device.homeowner import set_on_request
 from edge_agent.transport.mqtt import MqttLink
 from edge_agent.transport.topics import Topics
 from tests.integration.spine_helpers import CenterThread, make_setup, run_device, wait_for

@@ -8,12 +8,12 @@ import socket
 import threading
 import time
 
-from edge_agent.app import Agent, RunOptions
 from edge_agent.cli import main
 from edge_agent.config.loader import load_profile
-from edge_agent.consent.api import grant_live
-from edge_agent.consent.audit import AuditLog
 from edge_agent.consent.state import ConsentStore
+from edge_agent.core.audit import AuditLog
+from edge_agent.device.daemon import Agent, RunOptions
+from edge_agent.device.homeowner import grant_live
 from edge_agent.outbox.spool import Outbox
 from edge_agent.transport.mqtt import InboundMessage, MqttLink
 from edge_agent.transport.topics import Topics

@@ -11,14 +11,14 @@ from collections.abc import Iterator
 
 import paho.mqtt.client as mqtt
 
-import edge_agent.app
+import edge_agent.device.capture_thread
 from edge_agent.capture.base import Frame, FrameSource, SourceInfo
 from edge_agent.config.models import CameraSettings
 from edge_agent.errors import CaptureError
 from tests.integration.reliability_helpers import evidence_seqs, wait_until
 from tests.integration.spine_helpers import CenterThread, grant_live, make_setup, run_device
 
-QUEUE_FRAMES = edge_agent.app.QUEUE_FRAMES
+QUEUE_FRAMES = edge_agent.device.capture_thread.QUEUE_FRAMES
 
 
 class FakeSystemd:
@@ -90,7 +90,7 @@ class StatusWatcher:
 
 
 def test_camera_failure_degrades_and_recovers_without_restart(tmp_path, mosquitto, monkeypatch) -> None:
-    real_open = edge_agent.app.open_source
+    real_open = edge_agent.device.capture_thread.open_source
     opens: list[str] = []
 
     def flaky_open(spec: str, camera: CameraSettings, **kwargs: object) -> FrameSource:
@@ -100,7 +100,7 @@ def test_camera_failure_degrades_and_recovers_without_restart(tmp_path, mosquitt
         inner = real_open(spec, camera, **kwargs)  # type: ignore[arg-type]
         return PulledCable(inner, fail_after=15 if len(opens) == 1 else None)
 
-    monkeypatch.setattr(edge_agent.app, "open_source", flaky_open)
+    monkeypatch.setattr(edge_agent.device.capture_thread, "open_source", flaky_open)
     systemd = FakeSystemd()
     monkeypatch.setenv("NOTIFY_SOCKET", systemd.name)
     monkeypatch.setenv("WATCHDOG_USEC", "100000")  # ping at most every 50 ms: every frame at 10 fps

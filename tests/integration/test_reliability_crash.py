@@ -12,7 +12,7 @@ import os
 import random
 import time
 
-from edge_agent.consent.audit import AuditLog
+from edge_agent.core.audit import AuditLog
 from edge_agent.outbox.spool import QUARANTINE, Outbox
 from tests.integration.reliability_helpers import (
     AgentProcess,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.consent.audit import AuditLog
+from edge_agent.core.audit import AuditLog
 from tests.integration.reliability_helpers import (
     AgentProcess,
     PersistentCenter,

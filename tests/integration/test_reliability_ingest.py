@@ -15,8 +15,9 @@ import paho.mqtt.client as mqtt
 from edge_agent.center.ingest import MAX_AGE_S, Ingestor
 from edge_agent.center.keys import CenterPaths, DeviceRegistry, load_keys
 from edge_agent.center.ordering import BACKWARDS
+from edge_agent.config.identity import center_recipient_keys, init_identity, load_enrollment, load_identity
 from edge_agent.consent.state import ConsentStore
-from edge_agent.identity import DevicePaths, center_recipient_keys, init_identity, load_enrollment, load_identity
+from edge_agent.core.paths import DevicePaths
 from edge_agent.redact.redactor import RedactedFrame
 from edge_agent.seal import Recipient, SealedSegment, seal_segment
 from edge_agent.seal.signed import sign_document

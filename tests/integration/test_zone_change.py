@@ -12,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_agent.app import Agent, RunOptions
 from edge_agent.center.verify import verify_store
+from edge_agent.config.in_force import profile_hash
 from edge_agent.config.loader import load_profile
 from edge_agent.config.models import Zone, ZonesFile
-from edge_agent.consent.audit import AuditLog
+from edge_agent.core.audit import AuditLog
 from edge_agent.devbroker import MosquittoBroker
-from edge_agent.redact.zonestore import ZoneStore, profile_hash
+from edge_agent.device.daemon import Agent, RunOptions
+from edge_agent.redact.zonestore import ZoneStore
 from edge_agent.segment.decode import decode_segment
 from tests.integration.spine_helpers import CenterThread, Setup, grant_live, make_setup, wait_for
 

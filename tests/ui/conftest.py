@@ -9,7 +9,7 @@ import pytest
 
 from edge_agent.config.loader import load_profile
 from edge_agent.config.models import CameraSettings, Profile
-from edge_agent.identity import DevicePaths
+from edge_agent.core.paths import DevicePaths
 from edge_agent.ui import SourceFeed, UiContext, UiServer
 
 

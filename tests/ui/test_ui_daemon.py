@@ -6,8 +6,10 @@ import threading
 import time
 from pathlib import Path
 
-from edge_agent.app import Agent, RunOptions
-from edge_agent.identity import DevicePaths, init_identity
+from edge_agent.cli.device import serve_page
+from edge_agent.config.identity import init_identity
+from edge_agent.core.paths import DevicePaths
+from edge_agent.device.daemon import Agent, RunOptions
 from tests.integration.spine_helpers import SMALL_PROFILE
 from tests.ui.test_ui_live import Browser, _region
 
@@ -16,14 +18,14 @@ def test_agent_serves_the_page_with_its_own_redacted_frames(tmp_path: Path) -> N
     profile = tmp_path / "ui.toml"
     profile.write_text(SMALL_PROFILE.replace("[segment]", '[ui]\nenabled = true\nlisten = "127.0.0.1:0"\n[segment]'))
     init_identity(DevicePaths(tmp_path / "device"), "ui-device")
-    agent = Agent(RunOptions(data_dir=tmp_path / "device", profile=str(profile), duration=20.0))
+    agent = Agent(RunOptions(data_dir=tmp_path / "device", profile=str(profile), duration=20.0, serve_page=serve_page))
     runner = threading.Thread(target=agent.run, daemon=True)
     runner.start()
     try:
         deadline = time.monotonic() + 15
-        while agent.ui_server is None and time.monotonic() < deadline:
+        while agent.page is None and time.monotonic() < deadline:
             time.sleep(0.1)
-        server = agent.ui_server
+        server = agent.page
         assert server is not None, "the agent did not start its page"
         browser = Browser(server)
         browser.pair(server)

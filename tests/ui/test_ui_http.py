@@ -9,8 +9,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from edge_agent.consent.audit import AuditLog
 from edge_agent.consent.state import ConsentStore
+from edge_agent.core.audit import AuditLog
 from edge_agent.ui import create_app
 from edge_agent.ui.access import CODE_TRIES, FAILS_PER_CLIENT, AccessStore
 from edge_agent.ui.context import UiContext

@@ -9,7 +9,7 @@ import pytest
 
 from edge_agent.capture.base import Frame
 from edge_agent.config.models import Zone, ZonesFile
-from edge_agent.consent.audit import AuditLog
+from edge_agent.core.audit import AuditLog
 from edge_agent.errors import ConfigError
 from edge_agent.redact import Redactor
 from edge_agent.redact.zonestore import ZoneStore, ZoneWatch, parse_zones
@@ -33,7 +33,7 @@ def test_saved_zones_reach_the_redactor_and_scene_confirmation_is_passed_on(tmp_
     store.save(ZonesFile(zones=[HOUSE]), audit)
     changes = watch.changes()
     assert changes.zones == [HOUSE]
-    redactor = Redactor(changes.zones)  # as the daemon rebuilds it (edge_agent.app, _zones_changed)
+    redactor = Redactor(changes.zones)  # as the daemon rebuilds it (edge_agent.device.daemon, _zones_changed)
     out = _redact(redactor)
     assert int(out[:, 82:].max()) == 0 and int(out[:, :78].min()) == 200
     store.confirm_scene(audit)

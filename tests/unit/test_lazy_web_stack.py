@@ -9,7 +9,7 @@ import sys
 CHECK = """
 import sys
 import edge_agent.cli
-import edge_agent.app
+import edge_agent.device.daemon
 edge_agent.cli.build_parser()
 from edge_agent.ui.access import AccessStore
 from edge_agent.ui.listen import DEFAULT_LISTEN

@@ -10,9 +10,10 @@ import numpy as np
 
 from edge_agent.center.ingest import Ingestor
 from edge_agent.center.keys import CenterPaths, DeviceRegistry, add_device, init_keys, load_keys
+from edge_agent.config.identity import init_identity, load_identity
 from edge_agent.config.keys import load_center_identity
 from edge_agent.consent.state import ConsentStore, live_record
-from edge_agent.identity import DevicePaths, init_identity, load_identity
+from edge_agent.core.paths import DevicePaths
 from edge_agent.redact.redactor import RedactedFrame
 from edge_agent.seal import Recipient, seal_segment
 from edge_agent.seal.signed import sign_document

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.center.verify import verify_store
-from edge_agent.fsutil import append_line, atomic_write, sync_filesystem
+from edge_agent.core.files import append_line, atomic_write, sync_filesystem
 from tests.unit.center.center_helpers import DEVICE, TOPIC, make_bench
 
 

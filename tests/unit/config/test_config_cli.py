@@ -11,7 +11,7 @@ import pytest
 from edge_agent.cli import main
 from edge_agent.config import keys
 from edge_agent.config.models import CenterIdentityFile
-from edge_agent.consent.audit import AuditLog
+from edge_agent.core.audit import AuditLog
 
 REPO = Path(__file__).resolve().parents[3]
 

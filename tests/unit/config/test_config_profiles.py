@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.config import profiles
-from edge_agent.consent.audit import AuditLog
+from edge_agent.core.audit import AuditLog
 from edge_agent.errors import ConfigError
 
 PROFILES_DIR = Path(__file__).resolve().parents[3] / "firmware_profiles"

@@ -8,10 +8,11 @@ import os
 import pytest
 
 from edge_agent.cli import main
-from edge_agent.consent.audit import AuditLog
-from edge_agent.consent.service import loghead_document
+from edge_agent.config.identity import init_identity, load_identity
+from edge_agent.consent.loghead import loghead_document
+from edge_agent.core.audit import AuditLog
+from edge_agent.core.paths import DevicePaths
 from edge_agent.errors import ConsentError
-from edge_agent.identity import DevicePaths, init_identity, load_identity
 from edge_agent.seal.signed import sign_document
 
 
@@ -118,7 +119,7 @@ def test_a_short_write_leaves_no_half_entry(tmp_path, monkeypatch):
     def half_write(fd, data):  # a full card: only part of the entry fits
         return real_write(fd, data[: len(data) // 2])
 
-    monkeypatch.setattr("edge_agent.consent.audit.os.write", half_write)
+    monkeypatch.setattr("edge_agent.core.audit.os.write", half_write)
     with pytest.raises(ConsentError, match="cannot write the audit log"):
         log.append("second")
     assert log.note("third") is False  # the agent-side helper logs and carries on

@@ -9,14 +9,16 @@ import pytest
 
 from edge_agent.center.consent_check import PENDING, ConsentBook
 from edge_agent.center.keys import CenterPaths, DeviceRegistry, add_device, init_keys, load_keys
+from edge_agent.config.identity import init_identity, load_identity
 from edge_agent.config.loader import load_profile
-from edge_agent.consent.audit import AuditLog
 from edge_agent.consent.requests import Inbox, make_request
 from edge_agent.consent.retention import Retention
-from edge_agent.consent.service import ConsentService
 from edge_agent.consent.state import OFF_RECORD, ConsentStore, live_record, revoke_record, sign_record
+from edge_agent.core.audit import AuditLog
+from edge_agent.core.paths import DevicePaths
+from edge_agent.device.consent_gate import ConsentGate
+from edge_agent.device.retention_worker import RetentionWorker
 from edge_agent.errors import ConsentError
-from edge_agent.identity import DevicePaths, init_identity, load_identity
 from edge_agent.segment.model import Segment, SegmentMeta
 
 T0 = 1_800_000_000.0  # 2027-01-15 08:00 UTC
@@ -141,11 +143,12 @@ def test_retention_cap_evicts_the_oldest_at_each_write_with_an_audit_entry(world
     now = time.time()
     consent.write(live_record(now, now + 3600, OFF_RECORD, 8.0))
     audit = AuditLog(device.audit)
-    service = ConsentService(device, profile, identity, consent=consent, audit=audit)
+    retention = Retention(device, identity.signing_key, profile.retention.hours, profile.retention.max_bytes)
+    worker = RetentionWorker(retention, ConsentGate(consent, audit, None, profile.consent), audit)
     payload = b"\x47" * (300 * 1024)
     for i in range(6):  # 6 x 300 KiB against a 1 MiB cap
-        service.segment_made(_segment(i, now - 60 + 2 * i, payload))
-    kept = service.retention.items()
+        worker.keep(_segment(i, now - 60 + 2 * i, payload))
+    kept = retention.items()
     assert sum(item.size for item in kept) <= 1 << 20
     assert [item.seq for item in kept] == [3, 4, 5]  # the newest stay, the oldest went first
     evictions = [e for e in audit.entries() if e["kind"] == "retention_evicted"]

@@ -6,9 +6,10 @@ import hashlib
 import json
 from pathlib import Path
 
+from edge_agent.config.in_force import profile_hash, zones_digest
 from edge_agent.config.loader import load_zones
 from edge_agent.config.models import Zone
-from edge_agent.redact.zonestore import ZoneStore, profile_hash, zones_digest
+from edge_agent.redact.zonestore import ZoneStore
 
 PROFILE_TEXT = 'name = "porch"\n[camera]\nwidth = 320\n'
 

@@ -6,9 +6,12 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from edge_agent.consent.audit import AuditLog
+from edge_agent.config.models import ConsentCaps
+from edge_agent.consent.state import ConsentStore
+from edge_agent.core.audit import AuditLog
+from edge_agent.device.consent_gate import ConsentGate
+from edge_agent.device.share_thread import BACKLOG, ShareWorker
 from edge_agent.segment.model import Segment, SegmentMeta
-from edge_agent.share_worker import BACKLOG, ShareWorker
 
 
 def _segment(seq: int) -> Segment:
@@ -31,10 +34,15 @@ class _SlowDisk:
         self.kept.append(segment.meta.seq)
 
 
+def _gate(tmp_path: Path) -> ConsentGate:
+    """A gate of a device that is not enrolled: nothing is sealed, every segment is still retained."""
+    return ConsentGate(ConsentStore(tmp_path / "consent.json"), AuditLog(tmp_path / "audit.jsonl"), None, ConsentCaps())
+
+
 def test_full_queue_refuses_without_blocking_and_audits(tmp_path: Path) -> None:
     audit = AuditLog(tmp_path / "audit.jsonl")
     disk, events = _SlowDisk(), Counter[str]()
-    worker = ShareWorker(sharer=None, audit=audit, retain=disk, notify=lambda: None, events=events, capacity=1)
+    worker = ShareWorker(gate=_gate(tmp_path), audit=audit, retain=disk, notify=lambda: None, events=events, capacity=1)
     worker.start()
     assert worker.submit(_segment(0), scene_shifted=False)
     assert disk.entered.wait(timeout=10)  # segment 0 is being handled: the queue is empty again
@@ -52,7 +60,8 @@ def test_full_queue_refuses_without_blocking_and_audits(tmp_path: Path) -> None:
 
 def test_unpaced_hand_off_waits_for_room(tmp_path: Path) -> None:
     disk, events = _SlowDisk(), Counter[str]()
-    worker = ShareWorker(sharer=None, audit=AuditLog(tmp_path / "audit.jsonl"), retain=disk, notify=lambda: None,
+    worker = ShareWorker(gate=_gate(tmp_path), audit=AuditLog(tmp_path / "audit.jsonl"), retain=disk,
+                         notify=lambda: None,
                          events=events, capacity=1)
     worker.start()
     disk.release.set()
@@ -66,7 +75,8 @@ def test_unpaced_hand_off_waits_for_room(tmp_path: Path) -> None:
 def test_segment_cut_while_the_scene_had_shifted_is_neither_kept_nor_shared(tmp_path: Path) -> None:
     disk, events = _SlowDisk(), Counter[str]()
     disk.release.set()
-    worker = ShareWorker(sharer=None, audit=AuditLog(tmp_path / "audit.jsonl"), retain=disk, notify=lambda: None,
+    worker = ShareWorker(gate=_gate(tmp_path), audit=AuditLog(tmp_path / "audit.jsonl"), retain=disk,
+                         notify=lambda: None,
                          events=events)
     worker.start()
     worker.submit(_segment(0), scene_shifted=True)
@@ -85,7 +95,7 @@ def test_a_failing_segment_does_not_stop_the_ones_after_it(tmp_path: Path) -> No
         kept.append(segment.meta.seq)
 
     events = Counter[str]()
-    worker = ShareWorker(sharer=None, audit=AuditLog(tmp_path / "audit.jsonl"), retain=retain,
+    worker = ShareWorker(gate=_gate(tmp_path), audit=AuditLog(tmp_path / "audit.jsonl"), retain=retain,
                          notify=lambda: None, events=events)
     worker.start()
     worker.submit(_segment(0), scene_shifted=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.sdnotify import Notifier
+from edge_agent.device.sdnotify import Notifier
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_outside_systemd_nothing_is_sent() -> None:
 
 def test_a_missing_socket_is_logged_not_raised(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     notifier = Notifier({"NOTIFY_SOCKET": str(tmp_path / "gone")})
-    with caplog.at_level(logging.WARNING, logger="edge_agent.sdnotify"):
+    with caplog.at_level(logging.WARNING, logger="edge_agent.device.sdnotify"):
         assert notifier.send("READY=1") is False
     assert "sd_notify failed" in caplog.text
 

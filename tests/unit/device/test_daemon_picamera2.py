@@ -7,9 +7,12 @@ from types import ModuleType
 
 import numpy as np
 
-from edge_agent.app import Agent, RunOptions, queue_frames
 from edge_agent.capture.base import Frame, Image
-from edge_agent.identity import DevicePaths, init_identity
+from edge_agent.config.identity import init_identity
+from edge_agent.core.paths import DevicePaths
+from edge_agent.device.capture_thread import queue_frames
+from edge_agent.device.daemon import Agent, RunOptions
+from edge_agent.redact.detect_image import lores_for_detection
 from edge_agent.redact.redactor import NEIGHBOUR_FILL, RedactedFrame
 
 PROFILE = """
@@ -48,7 +51,7 @@ def _agent(tmp_path: Path, profile: str = PROFILE) -> Agent:
 def _spy(agent: Agent) -> list[tuple[Frame, Image | None, RedactedFrame]]:
     """Records what the real redactor was given and what it returned."""
     seen: list[tuple[Frame, Image | None, RedactedFrame]] = []
-    real = agent.redactor.redact
+    real = agent.loop.redactor.redact
 
     def redact(frame: Frame, detect_image: Image | None = None) -> RedactedFrame:
         # The lores plane is copied before redaction: the frame's own arrays are changed in place.
@@ -57,7 +60,7 @@ def _spy(agent: Agent) -> list[tuple[Frame, Image | None, RedactedFrame]]:
         seen.append((Frame(frame.index, frame.captured_at, frame.image, lores), detect_image, result))
         return result
 
-    agent.redactor.redact = redact  # type: ignore[method-assign]
+    agent.loop.redactor.redact = redact  # type: ignore[method-assign]
     return seen
 
 
@@ -79,9 +82,10 @@ def test_lores_of_another_size_is_resized_to_the_detection_size(tmp_path: Path, 
     agent = _agent(tmp_path)
     image = np.zeros((240, 320, 3), np.uint8)
     lores = np.full((100, 150), 77, np.uint8)  # an ISP that rounded the lores size differently
-    detect = agent._detect_image(Frame(0, 0.0, image, lores))
+    camera = agent.policy.profile.camera
+    detect = lores_for_detection(Frame(0, 0.0, image, lores), camera)
     assert detect is not None and detect.shape == (120, 160) and (detect == 77).all()
-    assert agent._detect_image(Frame(0, 0.0, image, None)) is None  # other cameras: the redactor shrinks
+    assert lores_for_detection(Frame(0, 0.0, image, None), camera) is None  # other cameras: the redactor shrinks
 
 
 def test_frame_queue_holds_fewer_frames_at_higher_resolutions() -> None:

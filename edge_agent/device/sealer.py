@@ -1,8 +1,9 @@
-"""The share path: consent gate, seal, durable outbox. Nothing reaches the outbox without a covering record.
+"""The sealer: a consented segment is sealed for the center (HPKE + Ed25519), chained, and put in the outbox.
 
-The chain state (the next publication sequence number and the hash of the last sealed header) is written to
-``state.json`` *before* the sealed segment enters the outbox, so a crash can leave at most a gap the center
-sees (a ``prev_hash`` it never received), never two segments with one sequence number.
+The chain state (the next publication sequence number and the previous header hash) is written to
+``state.json`` before the sealed segment enters the outbox: a crash can leave a gap the center reports, never two
+segments with one number. Whether a segment may be sealed at all is the consent gate's decision
+(:mod:`edge_agent.device.consent_gate`), which calls :meth:`Sealer.seal` under its lock.
 """
 
 from __future__ import annotations
@@ -14,15 +15,14 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_agent.consent.audit import AuditLog
-from edge_agent.consent.state import LIVE_PREFIX, ConsentRecord, ConsentStore
+from edge_agent.config.identity import DeviceIdentity
+from edge_agent.consent.state import ConsentRecord
+from edge_agent.core.audit import AuditLog
+from edge_agent.core.files import atomic_write
 from edge_agent.errors import EdgeAgentError, OutboxError
-from edge_agent.fsutil import atomic_write
-from edge_agent.identity import DeviceIdentity
-from edge_agent.outbox.spool import Outbox, OutboxItem
+from edge_agent.outbox.spool import Outbox
 from edge_agent.seal import Recipient, SealedSegment, seal_segment
 from edge_agent.segment.model import Segment
-from edge_agent.transport.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,8 @@ def save_chain(path: Path, state: ChainState) -> None:
     atomic_write(path, json.dumps(dataclasses.asdict(state)).encode("utf-8"), mode=0o600)
 
 
-class Sharer:
-    """Seals consented segments for the center and spools them. Thread-safe."""
+class Sealer:
+    """Seals segments for the center and spools them, in chain order. Thread-safe."""
 
     def __init__(
         self,
@@ -56,16 +56,14 @@ class Sharer:
         *,
         recipients: list[Recipient],
         outbox: Outbox,
-        topics: Topics,
-        consent: ConsentStore,
+        topic: str,
         audit: AuditLog,
         state_path: Path,
     ) -> None:
         self._identity = identity
         self._recipients = recipients
-        self._outbox = outbox
-        self._topics = topics
-        self._consent = consent
+        self.outbox = outbox
+        self._topic = topic
         self._audit = audit
         self._state_path = state_path
         self._lock = threading.Lock()
@@ -73,16 +71,12 @@ class Sharer:
         self._skip_past_outbox()
 
     def _skip_past_outbox(self) -> None:
-        pending = self._outbox.pending()
+        pending = self.outbox.pending()
         if pending and pending[-1].seq >= self._chain.next_seq:
             # The state file is written before each put, so this only happens if it was restored from a backup.
             self._chain = ChainState(pending[-1].seq + 1, "")
 
-    def covering_record(self, segment: Segment) -> ConsentRecord | None:
-        record = self._consent.current()
-        return record if record.covers(segment.meta.start, segment.meta.end) else None
-
-    def share(self, segment: Segment, record: ConsentRecord) -> SealedSegment | None:
+    def seal(self, segment: Segment, record: ConsentRecord) -> SealedSegment | None:
         """Seal and spool ``segment`` under ``record``. Returns None when it could not be spooled."""
         with self._lock:
             seq = self._chain.next_seq
@@ -99,9 +93,9 @@ class Sharer:
                 save_chain(self._state_path, self._chain)
                 # The entry is written once the item is durable and before the publisher can see it: nothing
                 # leaves the device that the log does not show (a card too full for the entry stops it here).
-                evicted = self._outbox.put(
+                evicted = self.outbox.put(
                     seq,
-                    self._topics.segments,
+                    self._topic,
                     record.id,
                     sealed.blob,
                     before_commit=lambda: self._audit.append(
@@ -115,11 +109,3 @@ class Sharer:
         for item in evicted:
             self._audit.note("outbox_evicted", segment=item.seq, size=item.size)
         return sealed
-
-    def drop_live_grants(self) -> list[OutboxItem]:
-        """After a revocation: delete every spooled segment that a live grant covered."""
-        return drop_live_grants(self._outbox)
-
-
-def drop_live_grants(outbox: Outbox) -> list[OutboxItem]:
-    return outbox.drop(lambda item: item.consent_id.startswith(LIVE_PREFIX))

@@ -1,4 +1,4 @@
-"""The device's data folder: its identity key, its enrolment with a crime center, and where state lives."""
+"""The device's identity key and its enrolment with a crime center, read from and written to its data folder."""
 
 from __future__ import annotations
 
@@ -12,45 +12,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from edge_agent.config import keys
 from edge_agent.config.loader import load_model
 from edge_agent.config.models import DeviceIdentityFile, Enrollment, TlsSettings
+from edge_agent.core.files import atomic_write
+from edge_agent.core.paths import DevicePaths
 from edge_agent.errors import ConfigError
-from edge_agent.fsutil import atomic_write
-
-
-@dataclass(frozen=True, slots=True)
-class DevicePaths:
-    root: Path
-
-    @property
-    def signing_key(self) -> Path:
-        return self.root / "identity" / "device.ed25519.key"
-
-    @property
-    def public(self) -> Path:
-        return self.root / "device.pub.json"
-
-    @property
-    def enrollment(self) -> Path:
-        return self.root / "enrollment.json"
-
-    @property
-    def consent(self) -> Path:
-        return self.root / "consent.json"
-
-    @property
-    def state(self) -> Path:
-        return self.root / "state.json"
-
-    @property
-    def outbox(self) -> Path:
-        return self.root / "outbox"
-
-    @property
-    def audit(self) -> Path:
-        return self.root / "audit.log"
-
-    @property
-    def pid(self) -> Path:
-        return self.root / "agent.pid"
 
 
 @dataclass(frozen=True, slots=True)

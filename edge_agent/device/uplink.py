@@ -1,27 +1,46 @@
-"""The device's link to the crime center's broker: MQTT session, durable outbox publisher, status and consent
-messages. Built only when the device is enrolled."""
+"""The device's link to the crime center's broker: the MQTT session, the durable outbox's publisher, and the
+status, consent, answer and log head messages. Built only when the device is enrolled.
+
+Workers do not get the uplink itself: they get :class:`CenterLink`, the few things they may send and hear.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
+from edge_agent.config.identity import DeviceIdentity, center_recipient_keys, load_enrollment
 from edge_agent.config.models import Enrollment, Profile
-from edge_agent.consent.audit import AuditLog
-from edge_agent.consent.state import ConsentRecord, ConsentStore
-from edge_agent.errors import TransportError
-from edge_agent.identity import DeviceIdentity, DevicePaths, center_recipient_keys
+from edge_agent.consent.state import ConsentRecord, consent_document
+from edge_agent.core.audit import AuditLog
+from edge_agent.core.paths import DevicePaths
+from edge_agent.device.sealer import Sealer
+from edge_agent.device.status import Status, offline_payload
+from edge_agent.errors import EdgeAgentError, TransportError
 from edge_agent.outbox.drain import OutboxPublisher
 from edge_agent.outbox.spool import Outbox
 from edge_agent.seal import Recipient
 from edge_agent.seal.signed import sign_document
-from edge_agent.sharing import Sharer
-from edge_agent.status import Status, offline_payload
 from edge_agent.transport.mqtt import InboundMessage, MqttLink, Will
 from edge_agent.transport.topics import Topics
 
 log = logging.getLogger(__name__)
+
+PUBLISH_TIMEOUT_S = 3.0
+
+
+class CenterLink(Protocol):
+    """What a worker may do with the center's broker."""
+
+    def listen_requests(self, handler: Callable[[bytes], None]) -> None: ...
+
+    def publish_answer(self, signed: bytes) -> None: ...
+
+    def publish_loghead(self, signed: bytes) -> None: ...
+
+    def notify(self) -> None: ...
 
 
 class Uplink:
@@ -54,13 +73,15 @@ class Uplink:
         if handler is not None:
             handler(message.payload)
 
-    def sharer(self, consent: ConsentStore, audit: AuditLog) -> Sharer:
-        return Sharer(
+    def listen_requests(self, handler: Callable[[bytes], None]) -> None:
+        self.listen(self.topics.requests, handler)
+
+    def sealer(self, audit: AuditLog) -> Sealer:
+        return Sealer(
             self.identity,
             recipients=self.recipients,
             outbox=self.outbox,
-            topics=self.topics,
-            consent=consent,
+            topic=self.topics.segments,
             audit=audit,
             state_path=self.paths.state,
         )
@@ -84,9 +105,15 @@ class Uplink:
         self.link.publish(self.topics.status, status.to_json(), qos=1, retain=True, content_type="application/json")
 
     def publish_consent(self, record: ConsentRecord) -> None:
-        doc = {"type": "consent", "device_id": self.identity.device_id, **record.to_dict()}
+        doc = consent_document(record, self.identity.device_id)
         self.link.publish(self.topics.consent, sign_document(doc, self.identity.signing_key), qos=1, retain=True,
                           content_type="application/json")
+
+    def publish_answer(self, signed: bytes) -> None:
+        self.link.publish(self.topics.answers, signed, qos=1, content_type="application/json")
+
+    def publish_loghead(self, signed: bytes) -> None:
+        self.link.publish(self.topics.loghead, signed, qos=1, retain=True, content_type="application/json")
 
     def stop(self, drain_timeout: float) -> int:
         """Give the publisher up to ``drain_timeout`` seconds to empty the outbox; returns items delivered."""
@@ -110,3 +137,24 @@ def describe_outbox(paths: DevicePaths) -> str:
     return f"outbox: {len(pending)} sealed segment(s) waiting, {total / 1e6:.1f} MB" + (
         f" (seq {pending[0].seq}..{pending[-1].seq})" if pending else ""
     )
+
+
+def publish_consent_once(paths: DevicePaths, profile: Profile, device_id: str, signed: bytes) -> bool:
+    """Publish a signed consent record, retained, over a short connection of its own (the command line and the
+    page, while the agent may or may not run). False when not enrolled or the broker is away."""
+    enrollment = load_enrollment(paths)
+    if enrollment is None:
+        return False
+    topics = Topics(profile.mqtt.topic_prefix, device_id)
+    link = MqttLink(enrollment.broker, client_id=f"{device_id}-consent-{time.monotonic_ns() % 10**6}",
+                    tls=enrollment.tls)
+    try:
+        link.connect(timeout=PUBLISH_TIMEOUT_S)
+        link.start()
+        result = link.publish(topics.consent, signed, qos=1, retain=True, content_type="application/json")
+        return result.wait(PUBLISH_TIMEOUT_S)
+    except EdgeAgentError as exc:
+        log.warning("consent saved; the agent publishes it when it reaches the broker (%s)", exc)
+        return False
+    finally:
+        link.stop()

@@ -9,10 +9,8 @@ segment is neither shared nor retained, and that is counted (``share_backlog``) 
 closed; the camera keeps running. Unpaced sources (files, the synthetic scene with ``--fast``) wait for room
 instead, so that offline processing loses nothing.
 
-Revocation takes effect at once: the consent record is read again under the share lock right before sealing,
-and :meth:`ShareWorker.revoke` deletes waiting live-grant segments under the same lock, so a segment sealed
-under the old grant is either already in the outbox (and deleted) or is checked after the revocation (and
-never sealed).
+Whether a segment may leave is the consent gate's decision (:mod:`edge_agent.device.consent_gate`), taken
+right before sealing, so a revocation since the segment was cut stops it there.
 """
 
 from __future__ import annotations
@@ -24,11 +22,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge_agent.consent.audit import AuditLog
-from edge_agent.outbox.spool import OutboxItem
-from edge_agent.pipeline.memory import release_free_memory
+from edge_agent.core.audit import AuditLog
+from edge_agent.device.consent_gate import ConsentGate
+from edge_agent.device.memory import release_free_memory
 from edge_agent.segment.model import Segment
-from edge_agent.sharing import Sharer
 
 log = logging.getLogger(__name__)
 
@@ -51,20 +48,19 @@ class ShareWorker:
     def __init__(
         self,
         *,
-        sharer: Sharer | None,
+        gate: ConsentGate,
         audit: AuditLog,
         retain: Callable[[Segment], None],
         notify: Callable[[], None],
         events: Counter[str],
         capacity: int = QUEUE_SEGMENTS,
     ) -> None:
-        self._sharer = sharer
+        self._gate = gate
         self._audit = audit
         self._retain = retain
         self._notify = notify
         self._events = events
         self._queue: queue.Queue[Finished | None] = queue.Queue(maxsize=capacity)
-        self._lock = threading.Lock()  # one share or one revocation at a time
         self._thread = threading.Thread(target=self._run, name="share", daemon=True)
         self.shared = 0
 
@@ -85,13 +81,6 @@ class ShareWorker:
             self._audit.note(BACKLOG, segment=segment.meta.seq, start=segment.meta.start, end=segment.meta.end)
             return False
         return True
-
-    def revoke(self) -> list[OutboxItem]:
-        """After a revocation: delete waiting live-grant segments, with no share in progress."""
-        if self._sharer is None:
-            return []
-        with self._lock:
-            return self._sharer.drop_live_grants()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Finish every segment already handed over, then end the thread."""
@@ -118,22 +107,14 @@ class ShareWorker:
                 self._events["share_error"] += 1
             del item
             # Once per segment, off the frame loop: the frames, the segment and its sealed copy are freed by now,
-            # and glibc would otherwise keep their pages (see edge_agent.pipeline.memory).
+            # and glibc would otherwise keep their pages (see edge_agent.device.memory).
             release_free_memory()
 
     def _handle(self, item: Finished) -> None:
         if item.scene_shifted:
             return
         self._retain(item.segment)  # local retention, encrypted at rest
-        if self._sharer is None:
-            return
-        with self._lock:
-            # Read now, not when the segment was cut: a revocation since then stops it here.
-            record = self._sharer.covering_record(item.segment)
-            if record is None:
-                return
-            sealed = self._sharer.share(item.segment, record)
-        if sealed is None:
+        if self._gate.share(item.segment) is None:
             return
         self.shared += 1
         self._notify()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge_agent.app import Agent, RunOptions
-from edge_agent.identity import DevicePaths, init_identity
+from edge_agent.config.identity import init_identity
+from edge_agent.core.paths import DevicePaths
+from edge_agent.device.daemon import Agent, RunOptions
 
 PROFILE = """
 name = "unpaced"

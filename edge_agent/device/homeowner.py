@@ -1,0 +1,65 @@
+"""A homeowner's consent change, carried out on the device: the command line and the web page call these.
+
+The record is written by :mod:`edge_agent.consent.api` (signed, audited). When sharing stops, the segments of a
+live grant still waiting in the outbox are deleted here too (the running agent's consent gate does the same when
+it sees the change; doing it here covers an agent that is not running), and the new state is published at once,
+retained, on the consent topic when the device is enrolled, so the crime center sees a revocation within a
+second even if the agent is busy.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from edge_agent.config.models import Profile
+from edge_agent.consent import api
+from edge_agent.consent.state import ConsentRecord, describe
+from edge_agent.core.audit import AuditLog
+from edge_agent.core.paths import DevicePaths
+from edge_agent.device.consent_gate import drop_live_grants
+from edge_agent.device.uplink import publish_consent_once
+from edge_agent.outbox.spool import Outbox
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentChange:
+    record: ConsentRecord
+    summary: str  # describe(record): what is shared now, in words
+    outbox_dropped: int = 0  # waiting segments of a revoked live grant that were deleted
+    published: bool = False  # the retained consent message was updated on the broker just now
+
+
+def _apply(paths: DevicePaths, record: ConsentRecord, profile: Profile, now: float) -> ConsentChange:
+    change = api.record_change(paths, record)
+    dropped = 0
+    if not record.is_live_at(now) and paths.outbox.exists():
+        items = drop_live_grants(Outbox(paths.outbox, 1 << 62))
+        if items:
+            dropped = len(items)
+            AuditLog(paths.audit).append("outbox_revoked", consent_id=record.id, segments=[i.seq for i in items])
+    published = (
+        change.signed is not None
+        and change.device_id is not None
+        and publish_consent_once(paths, profile, change.device_id, change.signed)
+    )
+    return ConsentChange(record, describe(record, now), dropped, published)
+
+
+def grant_live(
+    paths: DevicePaths, profile: Profile, *, until: float, daily: str = "", now: float | None = None
+) -> ConsentChange:
+    """Stream redacted video live until ``until`` (never open-ended; capped by ``consent.max_live_hours``)."""
+    now = time.time() if now is None else now
+    return _apply(paths, api.live_grant(paths, profile.consent, until=until, daily=daily, now=now), profile, now)
+
+
+def set_on_request(paths: DevicePaths, profile: Profile, now: float | None = None) -> ConsentChange:
+    now = time.time() if now is None else now
+    return _apply(paths, api.on_request(paths, now), profile, now)
+
+
+def revoke(paths: DevicePaths, profile: Profile, reason: str = "", now: float | None = None) -> ConsentChange:
+    """Stop sharing now: consent off, waiting live segments deleted, the retained message updated."""
+    now = time.time() if now is None else now
+    return _apply(paths, api.revocation(paths, reason, now), profile, now)

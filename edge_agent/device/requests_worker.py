@@ -1,0 +1,174 @@
+"""The request worker: police requests in, the homeowner's answers out, and the signed audit log head.
+
+The MQTT network thread only queues incoming requests (a callback must not block or publish); this worker's thread
+checks them into the inbox, expires unanswered ones, publishes the answers the homeowner gave (for an approval,
+first the window's segments from retention, re-sealed through the consent gate under the request id and taking
+the next numbers in the device's chain) and publishes a signed audit log head every ``HEAD_EVERY_S`` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+from edge_agent.config import keys
+from edge_agent.config.identity import DeviceIdentity
+from edge_agent.config.models import ConsentCaps, Enrollment
+from edge_agent.consent.loghead import loghead_document, loghead_path
+from edge_agent.consent.requests import Inbox, InboxEntry, answer_document
+from edge_agent.consent.retention import Retention
+from edge_agent.consent.state import ConsentRecord
+from edge_agent.core.audit import AuditLog
+from edge_agent.core.files import atomic_write
+from edge_agent.core.paths import DevicePaths
+from edge_agent.device.consent_gate import ConsentGate
+from edge_agent.device.uplink import CenterLink
+from edge_agent.errors import EdgeAgentError
+from edge_agent.seal.signed import sign_document
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.5
+HEAD_EVERY_S = 60.0
+INCOMING_MAX = 64
+
+
+def request_record(entry: InboxEntry) -> ConsentRecord:
+    """The approved request, as the record a re-sealed segment names (its id is the request id)."""
+    req = entry.request
+    return ConsentRecord(req.id, "on-request", entry.answered_at or req.issued_at, req.start, req.end)
+
+
+class RequestWorker:
+    def __init__(
+        self,
+        paths: DevicePaths,
+        identity: DeviceIdentity,
+        *,
+        audit: AuditLog,
+        gate: ConsentGate,
+        retention: Retention,
+        caps: ConsentCaps,
+        segment_seconds: float,
+        link: CenterLink | None = None,
+        enrollment: Enrollment | None = None,
+    ) -> None:
+        self.paths = paths
+        self.identity = identity
+        self.audit = audit
+        self.gate = gate
+        self.retention = retention
+        self.caps = caps
+        self.segment_seconds = segment_seconds
+        self.link = link
+        self.inbox = Inbox(paths)
+        self._incoming: queue.Queue[bytes] = queue.Queue(maxsize=INCOMING_MAX)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_head = 0.0
+        self._center_key = None
+        if enrollment is not None:
+            _, self._center_key = keys.center_public_keys(enrollment.center, "enrollment.json: center")
+
+    def follow(self, caps: ConsentCaps, segment_seconds: float) -> None:
+        """A reloaded profile: its request caps and segment length apply from the next request on."""
+        self.caps, self.segment_seconds = caps, segment_seconds
+
+    def start(self) -> None:
+        """Call before the uplink connects, so the request subscription goes out with the first CONNACK."""
+        if self.link is not None:
+            self.link.listen_requests(self._queue_request)
+        self._thread = threading.Thread(target=self._run, name="requests", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        try:
+            self._publish_head(time.time())
+        except (OSError, EdgeAgentError) as exc:
+            log.error("audit log head not published at stop: %s", exc)
+
+    def _queue_request(self, payload: bytes) -> None:
+        try:
+            self._incoming.put_nowait(payload)
+        except queue.Full:
+            log.warning("request queue full: a request message was dropped")
+
+    def _run(self) -> None:
+        while not self._stop.wait(TICK_S):
+            try:
+                self.tick(time.time())
+            except (OSError, EdgeAgentError) as exc:
+                log.error("request worker: %s", exc)
+
+    def tick(self, now: float) -> None:
+        self._take_requests(now)
+        self.inbox.expire_due(now)
+        for entry in self.inbox.entries():
+            if entry.state != "pending" and not entry.published:
+                self._answer(entry, now)
+        if now - self._last_head >= HEAD_EVERY_S:
+            self._publish_head(now)
+
+    def _take_requests(self, now: float) -> None:
+        while True:
+            try:
+                payload = self._incoming.get_nowait()
+            except queue.Empty:
+                return
+            if self._center_key is None:
+                return
+            try:
+                entry = self.inbox.receive(
+                    payload, center_key=self._center_key, device_id=self.identity.device_id,
+                    max_window_hours=self.caps.max_request_window_hours,
+                    mode=self.gate.current().mode, now=now,
+                )
+            except EdgeAgentError as exc:
+                log.warning("police request rejected: %s", exc)
+                continue
+            log.info("police request %s for case %s waits for the homeowner's answer", entry.id,
+                     entry.request.case_id)
+
+    def _answer(self, entry: InboxEntry, now: float) -> None:
+        if self.link is None:
+            return
+        segments: list[dict[str, Any]] = []
+        if entry.state == "approved":
+            # Wait until the window's last segment has been cut, so that "exactly the window" is complete.
+            if now < entry.request.end + self.segment_seconds + 1.0:
+                return
+            segments = self._share_window(entry)
+        doc = answer_document(entry, self.identity.device_id, segments)
+        self.link.publish_answer(sign_document(doc, self.identity.signing_key))
+        self.inbox.mark_published(entry, tuple(int(s["seq"]) for s in segments))
+        self.audit.append("answer_published", request_id=entry.id, decision=entry.state, segments=len(segments))
+        log.info("answer to request %s published: %s, %d segment(s)", entry.id, entry.state, len(segments))
+
+    def _share_window(self, entry: InboxEntry) -> list[dict[str, Any]]:
+        if self.link is None:
+            return []
+        record = request_record(entry)
+        shared: list[dict[str, Any]] = []
+        for item in self.retention.window(entry.request.start, entry.request.end):
+            sealed = self.gate.share_requested(self.retention.open(item), record)
+            if sealed is None:
+                continue
+            shared.append({"seq": sealed.meta.seq, "start": sealed.meta.start, "end": sealed.meta.end,
+                           "header_hash": sealed.header_hash})
+        self.link.notify()
+        return shared
+
+    def _publish_head(self, now: float) -> None:
+        self._last_head = now
+        head = self.audit.head()
+        signed = sign_document(loghead_document(head, self.identity.device_id, now), self.identity.signing_key)
+        # Kept locally too: ``audit verify`` uses it to catch a log cut short after the head was published.
+        atomic_write(loghead_path(self.paths), signed, mode=0o600)
+        if self.link is not None:
+            self.link.publish_loghead(signed)

@@ -1,1 +1,0 @@
-"""Run-time tuning of the device pipeline (memory), kept apart from the wiring in ``edge_agent.app``."""
