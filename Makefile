@@ -32,6 +32,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check edge_agent tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache  # the layers (pyproject.toml, docs/architecture.md)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

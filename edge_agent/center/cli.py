@@ -15,8 +15,8 @@ from edge_agent.center.keys import CenterPaths, DeviceRegistry, add_device, init
 from edge_agent.center.requests import register as register_requests
 from edge_agent.center.subscriber import SubscribeOptions, run_subscriber
 from edge_agent.center.verify import verify_store
-from edge_agent.cli import run
 from edge_agent.config.models import TlsSettings
+from edge_agent.core.cmdline import run
 
 
 def _paths(args: argparse.Namespace) -> CenterPaths:
