@@ -65,6 +65,8 @@ def fake_picamera2(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """The fake picamera2 package (the one piece of hardware not here) in sys.modules for one test."""
     package = _load("picamera2", FAKE_PICAMERA2 / "__init__.py", package=True)
     monkeypatch.setitem(sys.modules, "picamera2", package)
+    outputs = _load("picamera2.outputs", FAKE_PICAMERA2 / "outputs.py", False)
+    monkeypatch.setitem(sys.modules, "picamera2.outputs", outputs)
     encoders = _load("picamera2.encoders", FAKE_PICAMERA2 / "encoders.py", False)
     monkeypatch.setitem(sys.modules, "picamera2.encoders", encoders)
     return package

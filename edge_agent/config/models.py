@@ -53,7 +53,8 @@ class CameraSettings(Strict):
     fps: Annotated[float, Field(gt=0, le=60)] = 15.0
     detect_width: Annotated[int, Field(ge=64, le=1920)] = 320
     detect_height: Annotated[int, Field(ge=64, le=1080)] = 180
-    encoder: Literal["x264", "hardware", "mjpeg"] = "x264"
+    # x264 encodes in this process; "hardware" is the Pi camera's own H.264 encoder (picamera2 source only).
+    encoder: Literal["x264", "hardware"] = "x264"
     # x264 preset; "ultrafast" keeps a Pi 4 (software path) within budget.
     x264_preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = "ultrafast"
     bitrate_kbps: Annotated[int, Field(ge=100, le=20000)] = 2000

@@ -14,9 +14,11 @@ from collections import Counter
 
 from edge_agent.capture import open_source
 from edge_agent.capture.base import Frame, SourceInfo
+from edge_agent.capture.picamera2 import Picamera2Recorder
 from edge_agent.capture.reconnect import ReconnectingSource, StateListener
 from edge_agent.config.models import CameraSettings
 from edge_agent.errors import CaptureError
+from edge_agent.segment.keyframes import KeyframeSegmenter
 
 log = logging.getLogger(__name__)
 
@@ -97,3 +99,33 @@ class Capture:
             # Waits for room like a frame would, unless stopping: a blocking put on a full queue would hang here
             # when the frame loop has already left.
             _put_waiting(self.frames, None, self._stop)
+
+
+class HardwareCapture:
+    """The Pi fast path (``camera.encoder = "hardware"``): picamera2 records with its hardware H.264 encoder; the
+    frame loop redacts each frame in the camera buffer before the encoder reads it (no queue: the camera waits
+    for the loop), and the encoded stream is cut into segments at keyframes. A camera that fails ends the run
+    (systemd restarts the service); there is no reconnecting here."""
+
+    def __init__(self, camera: CameraSettings, *, device_id: str, events: Counter[str]) -> None:
+        fps = camera.fps
+        self.segments = KeyframeSegmenter(device_id=device_id, width=camera.width, height=camera.height, fps=fps)
+        self.recorder = Picamera2Recorder(camera, self.segments.add)
+        self.camera = camera
+        self._events = events
+
+    @property
+    def info(self) -> SourceInfo:
+        return self.recorder.info
+
+    def start(self) -> HardwareCapture:
+        self.recorder.start()
+        return self
+
+    def get(self, timeout: float) -> Frame | None:
+        return self.recorder.next_frame(timeout)
+
+    def stop(self) -> None:
+        self.recorder.close()
+        self._events["frames_blanked"] += self.recorder.blanked
+        self.recorder.blanked = 0

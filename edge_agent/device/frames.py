@@ -25,14 +25,14 @@ from edge_agent.config.models import CameraSettings
 from edge_agent.consent.state import ConsentRecord, describe
 from edge_agent.core.audit import AuditLog
 from edge_agent.core.paths import DevicePaths
-from edge_agent.device.capture_thread import Capture
+from edge_agent.device.capture_thread import Capture, HardwareCapture
 from edge_agent.device.sdnotify import Notifier
 from edge_agent.errors import CaptureError, EdgeAgentError
 from edge_agent.redact import Redactor, build_redactor
 from edge_agent.redact.detect_image import lores_for_detection
 from edge_agent.redact.redactor import RedactedFrame
 from edge_agent.redact.zonestore import ZoneStore, ZoneWatch
-from edge_agent.segment.encoder import SegmentEncoder
+from edge_agent.segment.encoder import Encoder, SegmentEncoder
 from edge_agent.segment.model import Segment
 
 log = logging.getLogger(__name__)
@@ -106,16 +106,25 @@ class FrameLoop:
         self.redactor: Redactor = build_redactor(policy.profile, policy.zones)
         self.zones = ZoneWatch(ZoneStore(paths.root, policy.profile.zones))
         self.tap: FrameTap | None = None
-        self.capture: Capture | None = None
+        self.capture: Capture | HardwareCapture | None = None
         self.fps = policy.profile.camera.fps
         self._fail_closed: tuple[str, ...] = ()
 
     # -- the camera ------------------------------------------------------------------------------------------
 
-    def open_camera(self, camera: CameraSettings) -> Capture:
+    def open_camera(self, camera: CameraSettings) -> Capture | HardwareCapture:
+        """The camera, with the encoder ``camera.encoder`` names: ``x264`` encodes here; ``hardware`` is the Pi
+        camera recording through its own H.264 encoder, which only the picamera2 source has."""
         spec = self._source_override or camera.source
-        capture = Capture(spec, camera, realtime=self._realtime, events=self.summary.events,
-                          on_state=self._hooks.camera_state)
+        capture: Capture | HardwareCapture
+        if camera.encoder == "hardware" and spec == "picamera2":
+            capture = HardwareCapture(camera, device_id=self.device_id, events=self.summary.events)
+        else:
+            if camera.encoder == "hardware":
+                log.warning("camera.encoder = \"hardware\" needs the picamera2 source, not %s: encoding with x264",
+                            spec)
+            capture = Capture(spec, camera, realtime=self._realtime, events=self.summary.events,
+                              on_state=self._hooks.camera_state)
         # A file plays at its own rate; everything else at the profile's.
         self.fps = capture.info.fps or camera.fps
         return capture
@@ -156,9 +165,11 @@ class FrameLoop:
                 record = current
             encoder = self._zones_changed(encoder, record)
             self._frame(frame, encoder)
+        if isinstance(self.capture, HardwareCapture):
+            self.stop_camera()  # the encoder hands over what it still holds before the last segment is cut
         self._finish(encoder)
 
-    def _frame(self, frame: Frame, encoder: SegmentEncoder) -> None:
+    def _frame(self, frame: Frame, encoder: Encoder) -> None:
         cam = self.policy.profile.camera
         if frame.image.shape[:2] != (cam.height, cam.width):
             # A frame from a camera opened under other settings: never encoded, never shared.
@@ -177,19 +188,20 @@ class FrameLoop:
         if segment is not None:
             self._segment_done(segment)
 
-    def _finish(self, encoder: SegmentEncoder) -> None:
-        tail = encoder.flush()
-        if tail is not None:
+    def _finish(self, encoder: Encoder) -> None:
+        while (tail := encoder.flush()) is not None:
             self._segment_done(tail)
 
     def _segment_done(self, segment: Segment) -> None:
         self.summary.segments += 1
         self._hooks.segment_done(segment, self.redactor.scene_shifted)
 
-    def _encoder(self, record: ConsentRecord, first_seq: int) -> SegmentEncoder:
+    def _encoder(self, record: ConsentRecord, first_seq: int) -> Encoder:
         profile = self.policy.profile
         seg, cam = profile.segment, profile.camera
         seconds = seg.live_seconds if record.is_live_at(time.time()) else seg.seconds
+        if isinstance(self.capture, HardwareCapture):
+            return self.capture.segments.begin(seconds=seconds, profile_hash=self.policy.hash, first_seq=first_seq)
         return SegmentEncoder(
             device_id=self.device_id, width=cam.width, height=cam.height, fps=self.fps, seconds=seconds,
             profile_hash=self.policy.hash, first_seq=first_seq, preset=cam.x264_preset,
@@ -208,22 +220,22 @@ class FrameLoop:
 
     # -- changes between frames ------------------------------------------------------------------------------
 
-    def _switch(self, encoder: SegmentEncoder, record: ConsentRecord, policy: Policy, redactor: Redactor,
-                ) -> SegmentEncoder:
+    def _switch(self, encoder: Encoder, record: ConsentRecord, policy: Policy, redactor: Redactor,
+                ) -> Encoder:
         """The segment in progress was made under the old policy: it ends now and carries the old hash; the next
         one starts under the new policy, its sequence number following on."""
         self._finish(encoder)  # before the redactor is replaced: it reports the old one's scene state
         self.policy, self.redactor = policy, redactor
         return self._encoder(record, first_seq=encoder.next_seq)
 
-    def _consent_changed(self, old: ConsentRecord, new: ConsentRecord, encoder: SegmentEncoder) -> SegmentEncoder:
+    def _consent_changed(self, old: ConsentRecord, new: ConsentRecord, encoder: Encoder) -> Encoder:
         log.info("consent changed: %s", describe(new))
         self._hooks.consent_changed(old, new)
         # The segment in progress was made under the old state: finish it now and start one of the new length.
         self._finish(encoder)
         return self._encoder(new, first_seq=encoder.next_seq)
 
-    def _zones_changed(self, encoder: SegmentEncoder, record: ConsentRecord) -> SegmentEncoder:
+    def _zones_changed(self, encoder: Encoder, record: ConsentRecord) -> Encoder:
         """The homeowner's zones (zones.json) changed, or the scene was confirmed on the page."""
         changes = self.zones.changes()
         # A file rewritten with the same zones changes no policy: the segment and the redactor's state go on.
@@ -243,7 +255,7 @@ class FrameLoop:
         log.error("profile reload refused, keeping %s: %s", self.policy.profile.name, error)
         self._audit.note("profile_reload_refused", profile=self.policy.profile.name, error=error[:300])
 
-    def _reload(self, encoder: SegmentEncoder, record: ConsentRecord) -> SegmentEncoder:
+    def _reload(self, encoder: Encoder, record: ConsentRecord) -> Encoder:
         """SIGHUP: the profile is read again and built whole; anything that fails keeps the old one running."""
         self.reload_event.clear()
         try:

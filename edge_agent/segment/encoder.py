@@ -47,6 +47,19 @@ class EncodableFrame(Protocol):
     @property
     def image(self) -> Image: ...
 
+
+class Encoder(Protocol):
+    """Redacted frames in, finished segments out, chosen by ``camera.encoder``: :class:`SegmentEncoder` (x264, in
+    this process) or :class:`edge_agent.segment.keyframes.KeyframeSegmenter` (the Pi's hardware encoder, which
+    reads the redacted camera buffer itself)."""
+
+    @property
+    def next_seq(self) -> int: ...
+
+    def push(self, frame: EncodableFrame) -> Segment | None: ...
+
+    def flush(self) -> Segment | None: ...
+
 T = TypeVar("T")
 
 

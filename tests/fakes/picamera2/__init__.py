@@ -8,13 +8,19 @@ It follows picamera2's behaviour where our code depends on it:
 * ``capture_request()`` returns a request whose buffers the camera owns: ``make_array`` copies them out,
   ``MappedArray(request, "main")`` maps them for writing in place, ``release()`` hands them back.
 * ``pre_callback(request)`` runs on every request before encoders and ``capture_request`` callers see it, and
-  an encoder started with ``start_encoder`` receives each request after that (the Pi fast path).
+  each encoder started with ``start_encoder`` receives the request after that (picamera2.py, ``_process_requests``).
+* ``start_recording(encoder, output, pts=None, config=None, quality=None, name=None)`` is ``configure`` (when a
+  config is given), ``start_encoder`` and ``start``; ``stop_recording()`` is ``stop`` then ``stop_encoder``. While
+  an encoder runs, a camera thread makes requests at the configured ``FrameRate`` as libcamera would: pre_callback,
+  encoders, release, in that order, holding the camera lock as picamera2 does.
 
 Load it with ``tests/unit/capture/test_capture_picamera2.py``'s fixture, which puts it into ``sys.modules``.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +42,7 @@ class CompletedRequest:
         self.buffers = buffers  # raw buffers, rows padded to ``stride``
         self.config = config
         self.released = False
+        self.timestamp_ns = time.monotonic_ns()  # libcamera's SensorTimestamp: when the exposure ended
 
     def _check(self) -> None:
         if self.released:
@@ -57,7 +64,7 @@ class CompletedRequest:
 
     def get_metadata(self) -> dict[str, Any]:
         self._check()
-        return {"SensorTimestamp": self.picam2.frame_count * 33_333_000, "FrameDuration": 33_333}
+        return {"SensorTimestamp": self.timestamp_ns, "FrameDuration": 33_333}
 
     def release(self) -> None:
         self._check()
@@ -96,7 +103,9 @@ class Picamera2:
         self.closed = False
         self.frame_count = 0
         self.released = 0
-        self.encoder: Any = None
+        self._encoders: set[Any] = set()
+        self.lock = threading.Lock()  # picamera2 holds it while it runs pre_callback and the encoders
+        self._thread: threading.Thread | None = None
         self.scene: Callable[[int, int, int], np.ndarray] = _gradient
 
     def create_video_configuration(
@@ -130,21 +139,96 @@ class Picamera2:
             streams["lores"] = lores
         self.camera_config = {**streams, "controls": config.get("controls", {})}
 
-    def start(self) -> None:
+    def camera_configuration(self) -> dict[str, Any] | None:
+        return self.camera_config
+
+    def start(self, config: Any = None, show_preview: bool = False) -> None:
         if self.camera_config is None:
             raise RuntimeError("Camera has not been configured")
+        if self.started:
+            return
         self.started = True
+        if self._encoders:
+            self._thread = threading.Thread(target=self._camera_thread, name="fake-libcamera", daemon=True)
+            self._thread.start()
 
     def stop(self) -> None:
+        if not self.started:
+            return
         self.started = False
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
 
     def close(self) -> None:
-        self.started = False
+        self.stop()
         self.closed = True
 
-    def start_encoder(self, encoder: Any, output: Any = None) -> None:
-        encoder.output = output
-        self.encoder = encoder
+    @property
+    def encoders(self) -> set[Any]:
+        return self._encoders
+
+    def start_encoder(
+        self, encoder: Any = None, output: Any = None, pts: Any = None, quality: Any = None, name: str | None = None
+    ) -> None:
+        if encoder is None:
+            if len(self._encoders) != 1:
+                raise RuntimeError("No encoder specified")
+            encoder = next(iter(self._encoders))
+        if output is not None:
+            encoder.output = output
+        streams = self.camera_configuration()
+        if not streams:
+            raise RuntimeError("Camera has not been configured")
+        name = name or "main"
+        if streams.get(name) is None:
+            raise RuntimeError(f"Encode stream {name} was not defined")
+        encoder.name = name
+        encoder.width, encoder.height = streams[name]["size"]
+        encoder.format = streams[name]["format"]
+        encoder.stride = streams[name]["stride"]
+        if encoder.framerate is None:
+            encoder.framerate = min(30.0, float(streams["controls"].get("FrameRate", 30.0)))
+        encoder.start(quality=quality)
+        with self.lock:
+            self._encoders.add(encoder)
+
+    def stop_encoder(self, encoders: Any = None) -> None:
+        chosen = list(self._encoders) if encoders is None else [encoders]
+        for encoder in chosen:
+            encoder.stop()
+        with self.lock:
+            for encoder in chosen:
+                self._encoders.discard(encoder)
+
+    def start_recording(
+        self, encoder: Any, output: Any, pts: Any = None, config: Any = None, quality: Any = None,
+        name: str | None = None,
+    ) -> None:
+        if config is not None:
+            self.configure(config)
+        self.start_encoder(encoder, output, pts=pts, quality=quality, name=name)
+        self.start()
+
+    def stop_recording(self) -> None:
+        self.stop()
+        self.stop_encoder()
+
+    def _camera_thread(self) -> None:
+        assert self.camera_config is not None
+        period = 1.0 / float(self.camera_config["controls"].get("FrameRate", 30.0))
+        next_at = time.monotonic()
+        while self.started:
+            request = CompletedRequest(self, self._fill_buffers(), self.camera_config)
+            self.frame_count += 1
+            with self.lock:
+                if self.pre_callback is not None:
+                    self.pre_callback(request)
+                for encoder in self._encoders:
+                    encoder.encode(encoder.name, request)
+                request.release()
+            next_at += period
+            time.sleep(max(0.0, next_at - time.monotonic()))
 
     def capture_request(self) -> CompletedRequest:
         if not self.started or self.camera_config is None:
@@ -154,8 +238,8 @@ class Picamera2:
         # As in picamera2: pre_callback first, then encoders, then whoever asked for the request.
         if self.pre_callback is not None:
             self.pre_callback(request)
-        if self.encoder is not None:
-            self.encoder.encode("main", request)
+        for encoder in self._encoders:
+            encoder.encode(encoder.name, request)
         return request
 
     def _fill_buffers(self) -> dict[str, np.ndarray]:

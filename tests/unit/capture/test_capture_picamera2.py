@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import logging
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
+import av
 import numpy as np
 import pytest
 
 from edge_agent.capture import open_source
 from edge_agent.capture.picamera2 import (
     NOT_AVAILABLE,
+    Picamera2Recorder,
     Picamera2Source,
-    install_pre_callback,
     make_h264_encoder,
 )
 from edge_agent.config.models import CameraSettings
@@ -96,51 +97,64 @@ def test_frames_are_copies_and_requests_are_released(fake_picamera2: ModuleType)
     assert frames[0].captured_at <= frames[2].captured_at
 
 
-def test_pre_callback_redacts_the_camera_buffer_in_place(fake_picamera2: ModuleType) -> None:
-    source = Picamera2Source(CAMERA)
-    camera = source.picam2
+class Sink:
+    """What a picamera2 Output receives: encoded access units with their keyframe flags and timestamps."""
+
+    def __init__(self) -> None:
+        self.units: list[tuple[bytes, bool, int | None]] = []
+
+    def __call__(self, data: bytes, keyframe: bool, timestamp: int | None) -> None:
+        self.units.append((data, keyframe, timestamp))
+
+    def decoded(self) -> list[np.ndarray]:
+        codec = av.CodecContext.create("h264", "r")
+        frames = []
+        for data, _, _ in self.units:
+            for frame in codec.decode(av.Packet(data)):
+                frames.append(frame.to_ndarray(format="bgr24"))
+        return frames
+
+
+def test_recorder_redacts_in_the_camera_buffer_before_the_encoder(fake_picamera2: ModuleType) -> None:
+    sink = Sink()
+    recorder = Picamera2Recorder(CAMERA, sink)
+    recorder.start()
+    for _ in range(12):
+        frame = recorder.next_frame(timeout=5)
+        assert frame.image.shape == (240, 320, 3) and frame.lores is not None and frame.lores.shape == (100, 150)
+        frame.image[:, 160:] = 0  # e.g. the neighbour's half, written into the camera's own buffer
+    recorder.close()
+    decoded = sink.decoded()
+    assert len(decoded) >= 10
+    # Every picture the encoder got was the redacted buffer (H.264 leaves a little noise at the edge).
+    for picture in decoded:
+        assert picture[:, 168:].max() <= 12 and picture[:, :150].mean() > 40
+    assert sink.units[0][1] is True and sink.units[0][2] == 0  # starts with a keyframe at time 0
+    assert recorder.blanked <= 1  # at most the frame in flight when it closed
+
+
+def test_recorder_blanks_a_frame_the_loop_does_not_take(fake_picamera2: ModuleType) -> None:
+    sink = Sink()
+    recorder = Picamera2Recorder(CAMERA, sink, wait_s=0.05)
+    recorder.start()
+    first = recorder.next_frame(timeout=5)
+    first.image[...] = 0
+    recorder.hand_back()
+    time.sleep(1.0)  # the loop does not come back for the next frames: the camera stops waiting, fails closed
+    recorder.close()
+    assert recorder.blanked >= 3
+    decoded = sink.decoded()
+    assert decoded and max(int(picture.max()) for picture in decoded[:4]) <= 12
+
+
+def test_encoder_accepts_only_picamera2_outputs(fake_picamera2: ModuleType) -> None:
+    """As in picamera2: an Output subclass or nothing (our output is made from picamera2's own base class)."""
     encoder = make_h264_encoder(CAMERA)
-    camera.start_encoder(encoder)
-    seen: list[float] = []
-
-    def redact(image: np.ndarray, captured_at: float) -> None:
-        seen.append(captured_at)
-        image[:, 160:] = 0  # e.g. the neighbour's half
-
-    install_pre_callback(camera, redact)
-    camera.start()
-    request = camera.capture_request()
-    # The camera's own buffer was changed, not a copy: what the hardware encoder gets is redacted.
-    main = request.buffers["main"][:, : 320 * 3].reshape(240, 320, 3)
-    assert not main[:, 160:].any() and main[:, :160].any()
-    assert len(encoder.frames) == 1 and not encoder.frames[0][:, 160:].any()
-    assert len(seen) == 1 and seen[0] > 0
-    request.release()
-    # And frames the ordinary path copies out are redacted too.
-    frame = next(iter(source.frames()))
-    assert not frame.image[:, 160:].any()
-    source.close()
-
-
-def test_pre_callback_blanks_the_frame_when_redaction_fails(
-    fake_picamera2: ModuleType, caplog: pytest.LogCaptureFixture
-) -> None:
-    camera = fake_picamera2.Picamera2()
-    camera.configure(camera.create_video_configuration(main={"size": (64, 48), "format": "RGB888"}))
-    camera.start()
-    encoder = make_h264_encoder(CAMERA)
-    camera.start_encoder(encoder)
-
-    def broken(image: np.ndarray, captured_at: float) -> None:
-        image[:4] = 0
-        raise RuntimeError("detector crashed")
-
-    install_pre_callback(camera, broken)
-    with caplog.at_level(logging.ERROR, logger="edge_agent.capture.picamera2"):
-        request = camera.capture_request()
-    assert not request.buffers["main"].any(), "fail closed: the whole frame is blanked"
-    assert not encoder.frames[0].any()
-    assert "redaction failed" in caplog.text
+    with pytest.raises(RuntimeError, match="Must pass Output"):
+        encoder.output = Sink()
+    recorder = Picamera2Recorder(CAMERA, Sink())
+    encoder.output = recorder._output
+    recorder.close()
 
 
 def test_h264_encoder_settings(fake_picamera2: ModuleType) -> None:

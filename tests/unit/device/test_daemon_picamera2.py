@@ -10,10 +10,12 @@ import numpy as np
 from edge_agent.capture.base import Frame, Image
 from edge_agent.config.identity import init_identity
 from edge_agent.core.paths import DevicePaths
-from edge_agent.device.capture_thread import queue_frames
+from edge_agent.device.capture_thread import Capture, HardwareCapture, queue_frames
 from edge_agent.device.daemon import Agent, RunOptions
 from edge_agent.redact.detect_image import lores_for_detection
 from edge_agent.redact.redactor import NEIGHBOUR_FILL, RedactedFrame
+from edge_agent.segment.decode import decode_segment
+from edge_agent.segment.model import Segment
 
 PROFILE = """
 name = "pi-fast-path"
@@ -93,3 +95,42 @@ def test_frame_queue_holds_fewer_frames_at_higher_resolutions() -> None:
     assert queue_frames(1280, 720) == 4
     assert queue_frames(1920, 1080) == 2
     assert queue_frames(3840, 2160) == 2
+
+
+def test_hardware_encoder_path_shares_redacted_segments_cut_at_keyframes(
+    tmp_path: Path, fake_picamera2: ModuleType
+) -> None:
+    """camera.encoder = "hardware": picamera2 records through its H264Encoder, the frame loop redacts in the camera
+    buffer from pre_callback, and the encoded stream is cut into MPEG-TS segments at keyframes."""
+    agent = _agent(tmp_path, PROFILE.replace("[segment]", 'encoder = "hardware"\n[segment]'))
+    segments: list[Segment] = []
+    real = agent.segment_done
+
+    def keep(segment: Segment, scene_shifted: bool) -> None:
+        segments.append(segment)
+        real(segment, scene_shifted)
+
+    agent.segment_done = keep  # type: ignore[method-assign]
+    summary = agent.run()
+    assert isinstance(agent.loop.capture, HardwareCapture)
+    assert summary.frames > 5 and len(segments) >= 1
+    assert [s.meta.seq for s in segments] == list(range(len(segments)))
+    total = 0
+    for segment in segments:
+        assert segment.meta.profile_hash == agent.policy.hash and segment.meta.content_type == "video/mp2t"
+        frames = decode_segment(segment.data)  # each segment decodes on its own: it starts with a keyframe
+        assert len(frames) == segment.meta.frame_count and frames[0].shape == (240, 320, 3)
+        total += len(frames)
+        for picture in frames:
+            # The neighbour's house is solid in every encoded picture (H.264 rounds the fill a little).
+            assert np.abs(picture[4:116, 244:316].astype(int) - NEIGHBOUR_FILL).max() <= 12
+    assert total <= summary.frames
+
+
+def test_hardware_encoder_needs_the_picamera2_source(tmp_path: Path, fake_picamera2: ModuleType) -> None:
+    """Any other source (a file on a development machine) encodes with x264 and says so."""
+    agent = _agent(tmp_path, PROFILE.replace("[segment]", 'encoder = "hardware"\n[segment]').replace(
+        'source = "picamera2"', 'source = "synthetic"'))
+    summary = agent.run()
+    assert summary.segments >= 1
+    assert isinstance(agent.loop.capture, Capture)
