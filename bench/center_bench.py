@@ -40,9 +40,9 @@ from common import emit, median
 from fixtures import make_center
 
 from edge_agent.capture.synthetic import SyntheticScene
+from edge_agent.center.batching import BATCH_MAX
 from edge_agent.center.ingest import Ingestor
 from edge_agent.center.keys import CenterPaths, DeviceRegistry, add_device, load_keys
-from edge_agent.center.subscriber import BATCH_MAX
 from edge_agent.config.identity import init_identity, load_identity
 from edge_agent.config.keys import load_center_identity
 from edge_agent.consent.state import ConsentStore, live_record
@@ -167,11 +167,11 @@ class Worker:
     """One ``edge-center subscribe --share bench`` process; its output is watched for the line that says its
     subscriptions are confirmed (a segment published before that would have no subscriber and be lost)."""
 
-    def __init__(self, broker: str, center: CenterPaths, log_path: Path | None) -> None:
+    def __init__(self, broker: str, center: CenterPaths, log_path: Path | None, name: str) -> None:
         self.ready = threading.Event()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "edge_agent.center", "--dir", str(center.root), "subscribe", "--broker", broker,
-             "--share", "bench"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             "--share", "bench", "--worker", name], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._reader = threading.Thread(target=self._read, args=(log_path,), daemon=True)
         self._reader.start()
 
@@ -198,7 +198,7 @@ def over_mqtt(broker: str, center: CenterPaths, messages: list[Message], workers
               log_dir: Path | None = None) -> tuple[float, float]:
     """Segments stored per second, and the workers' CPU milliseconds per segment. ``log_dir``: each worker's
     log (counts, batch sizes) goes to ``worker-W-i.log`` there."""
-    procs = [Worker(broker, center, log_dir / f"worker-{workers}-{i}.log" if log_dir else None)
+    procs = [Worker(broker, center, log_dir / f"worker-{workers}-{i}.log" if log_dir else None, f"w{i}")
              for i in range(workers)]
     try:
         for proc in procs:

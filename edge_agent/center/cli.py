@@ -11,12 +11,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edge_agent import __version__
+from edge_agent.center.config import broker_for, load_settings, save_settings
 from edge_agent.center.keys import CenterPaths, DeviceRegistry, add_device, init_keys
 from edge_agent.center.requests import register as register_requests
 from edge_agent.center.subscriber import SubscribeOptions, run_subscriber
 from edge_agent.center.verify import verify_store
-from edge_agent.config.models import TlsSettings
+from edge_agent.config.models import CenterSettings, TlsSettings
 from edge_agent.core.cmdline import run
+from edge_agent.errors import CenterError
 
 
 def _paths(args: argparse.Namespace) -> CenterPaths:
@@ -55,14 +57,33 @@ def add_tls_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-key", help="this client's private key (PEM)")
 
 
+def cmd_broker_set(args: argparse.Namespace) -> int:
+    settings = CenterSettings(broker=args.url, tls=tls_from_args(args), topic_prefix=args.topic_prefix)
+    save_settings(_paths(args), settings)
+    print(f"broker for this center: {settings.broker}")
+    return 0
+
+
+def cmd_broker_show(args: argparse.Namespace) -> int:
+    settings = load_settings(_paths(args))
+    print("no broker set (edge-center broker set URL)" if settings is None else f"broker: {settings.broker}")
+    return 0
+
+
 def cmd_subscribe(args: argparse.Namespace) -> int:
+    paths = _paths(args)
+    if args.share and not args.worker and not args.client_id:
+        raise CenterError("each worker of a --share group needs its own --worker NAME (its persistent session)")
+    broker, tls = broker_for(paths, args.broker, tls_from_args(args))
     options = SubscribeOptions(
-        broker=args.broker,
+        broker=broker,
         topic_prefix=args.topic_prefix,
         share_group=args.share,
         duration=args.duration,
         client_id=args.client_id,
-        tls=tls_from_args(args),
+        worker=args.worker or "main",
+        clean_session=args.clean_session,
+        tls=tls,
     )
     stop = threading.Event()
     # systemd and the demo stop the subscriber with SIGTERM: finish the message in hand and print the counts.
@@ -108,11 +129,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = devices.add_parser("list", help="list enrolled devices")
     p.set_defaults(func=cmd_devices_list)
 
+    broker = sub.add_parser("broker", help="the broker this center's tools use").add_subparsers(
+        dest="action", required=True
+    )
+    p = broker.add_parser("set", help="remember the broker (and TLS files) for subscribe and request")
+    p.add_argument("url", metavar="URL", help="mqtt://host:port or mqtts://host:port")
+    p.add_argument("--topic-prefix", default="rtcc/v1")
+    add_tls_args(p)
+    p.set_defaults(func=cmd_broker_set)
+    p = broker.add_parser("show", help="the broker set for this center")
+    p.set_defaults(func=cmd_broker_show)
+
     p = sub.add_parser("subscribe", help="receive, verify, decrypt and store segments")
-    p.add_argument("--broker", required=True, help="mqtt://host:port or mqtts://host:port")
+    p.add_argument("--broker", help="mqtt://host:port or mqtts://host:port (default: edge-center broker set)")
     p.add_argument("--share", metavar="GROUP", help="join an MQTT v5 shared subscription group (scale out)")
     p.add_argument("--duration", type=float, help="stop after this many seconds (default: run until stopped)")
-    p.add_argument("--client-id", help="a stable client id: keeps a persistent session across restarts")
+    p.add_argument("--worker",
+                   help="this worker's name: with the center's id it makes the persistent session's client id "
+                        "(each worker of a --share group needs its own; default: main)")
+    p.add_argument("--client-id", help="use this client id instead of the one made from the center and worker")
+    p.add_argument("--clean-session", action="store_true",
+                   help="no persistent session: whatever is sent while the subscriber is away is lost to it")
     p.add_argument("--topic-prefix", default="rtcc/v1")
     add_tls_args(p)
     p.set_defaults(func=cmd_subscribe)

@@ -3,6 +3,10 @@
 Stateless per message, so any number of workers can share one MQTT subscription: deduplication and the commit
 point are files created atomically (``<seq>.json`` is claimed with an exclusive link), never in-memory state.
 
+Every check that can refuse a segment runs before anything is written: its size, the envelope, the device and
+topic, its times (finite, ordered, of a plausible length, neither in the future nor too old), its content type
+(MPEG-TS only) and frame count, its place in the chain and the consent that covers it.
+
 Durability: by default every file is fsync'd before :meth:`Ingestor.ingest` returns. A batching receiver
 (:mod:`edge_agent.center.subscriber`) builds the ingestor with ``durable=False``, ingests a batch, then calls
 :meth:`Ingestor.sync` once (one ``syncfs``) before acknowledging any message of the batch. A crash before that
@@ -22,24 +26,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from edge_agent.center.consent_check import PENDING, ConsentBook
+from edge_agent.center.consent_check import PENDING, Claim, ConsentBook
+from edge_agent.center.files import append_bounded, append_private, write_private
 from edge_agent.center.keys import CenterKeys, CenterPaths, DeviceRegistry
 from edge_agent.center.ordering import chain_conflict
-from edge_agent.core.files import append_line, atomic_write, sync_filesystem
+from edge_agent.center.pending import PendingStore
+from edge_agent.core.files import sync_filesystem
 from edge_agent.errors import EdgeAgentError, OpenError
 from edge_agent.seal import OpenedSegment, open_segment
-from edge_agent.segment.decode import probe_segment
 from edge_agent.segment.tsscan import CONTENT_TYPE as MPEG_TS
 from edge_agent.segment.tsscan import frame_count as ts_frame_count
-from edge_agent.transport.topics import parse_topic
+from edge_agent.transport.parts import MAX_PAYLOAD
+from edge_agent.transport.topics import SEGMENTS, parse_topic
 
 log = logging.getLogger(__name__)
 
-Status = Literal["stored", "duplicate", "rejected", "pending"]
+# stored / duplicate / pending / rejected: a segment. accepted: a consent record, answer, log head or status
+# learned. part: a message part kept until its set is complete. set-aside: a message that failed every try.
+Status = Literal["stored", "duplicate", "rejected", "pending", "accepted", "part", "set-aside"]
 # A segment stamped further ahead than this is refused (clock skew allowance).
 MAX_FUTURE_SKEW_S = 300.0
 # A segment older than this is refused: nothing legitimate is held that long (retention is capped at 7 days).
 MAX_AGE_S = 8 * 24 * 3600.0
+# Segments are at most 60 s of capture time (the profile's cap); a camera that stalls mid-segment stretches one,
+# so the bound is generous, but it is a bound.
+MAX_SPAN_S = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +59,8 @@ class IngestResult:
     reason: str = ""
     device_id: str | None = None
     seq: int | None = None
+    kind: str = SEGMENTS  # the topic kind the message came on
+    evidence: dict[str, object] | None = None  # a stored segment's record, as in evidence.jsonl
 
 
 class Ingestor:
@@ -73,27 +86,30 @@ class Ingestor:
         self.counts: Counter[str] = Counter() if counts is None else counts
         # Point 3 of the design: nothing is evidence without a consent record or approved request covering it.
         self.consent: ConsentBook | None = ConsentBook(paths.root, registry) if check_consent else None
+        self.pending = PendingStore(paths.pending)
 
-    def _count(self, result: IngestResult) -> IngestResult:
+    def record(self, result: IngestResult) -> IngestResult:
+        """Count ``result``; a refusal is also logged, one line in ``rejected.jsonl``."""
         with self._lock:
             self.counts[result.status] += 1
             if result.status == "rejected":
                 self.counts[f"rejected: {result.reason}"] += 1
         if result.status == "rejected":
-            log.warning("rejected segment on device %s seq %s: %s", result.device_id, result.seq, result.reason)
-            self._append(
-                self._paths.root / "rejected.jsonl",
-                json.dumps({"time": time.time(), "device_id": result.device_id, "seq": result.seq,
-                            "reason": result.reason}, sort_keys=True),
-            )
+            log.warning("rejected %s message from device %s (seq %s): %s", result.kind, result.device_id,
+                        result.seq, result.reason)
+            line = json.dumps({"time": time.time(), "device_id": result.device_id, "kind": result.kind,
+                               "seq": result.seq, "reason": result.reason}, sort_keys=True)
+            append_bounded(self._paths.rejected, line, durable=self._durable)
+            self._wrote(self._paths.rejected)
         return result
 
+
     def _write(self, path: Path, data: bytes, *, exclusive: bool = False) -> None:
-        atomic_write(path, data, exclusive=exclusive, durable=self._durable)
+        write_private(path, data, exclusive=exclusive, durable=self._durable)
         self._wrote(path)
 
     def _append(self, path: Path, line: str) -> None:
-        append_line(path, line, durable=self._durable)
+        append_private(path, line, durable=self._durable)
         self._wrote(path)
 
     def _wrote(self, path: Path) -> None:
@@ -126,37 +142,42 @@ class Ingestor:
         try:
             topic_device, _ = parse_topic(self._prefix, topic)
         except EdgeAgentError:
-            return self._count(IngestResult("rejected", "foreign topic"))
+            return self.record(IngestResult("rejected", "foreign topic"))
+        if len(payload) > MAX_PAYLOAD:
+            return self.record(IngestResult("rejected", "segment too large", topic_device))
         try:
             opened = open_segment(payload, private_key=self._keys.x25519, device_key=self._registry)
         except OpenError:
-            return self._count(IngestResult("rejected", "envelope rejected", topic_device))
+            return self.record(IngestResult("rejected", "envelope rejected", topic_device))
         header = opened.header
         reject = self._check(opened, topic_device, now) or chain_conflict(
             self._paths.store / header.device_id, header.seq, opened.header_hash, header.prev_hash
         )
         if reject:
-            return self._count(IngestResult("rejected", reject, header.device_id, header.seq))
+            return self.record(IngestResult("rejected", reject, header.device_id, header.seq))
         if self.consent is not None:
-            verdict = self.consent.check(header.device_id, header.consent_id, header.start, header.end)
+            verdict = self.consent.check(Claim(header.device_id, header.consent_id, header.start, header.end,
+                                               header.seq, opened.header_hash))
             if verdict == PENDING:
-                self.consent.hold(header.device_id, header.seq, payload)
-                return self._count(IngestResult("pending", "consent record not received yet", header.device_id,
-                                                header.seq))
+                verdict = self.pending.hold(header.device_id, header.consent_id, header.seq, payload)
+                if not verdict:
+                    return self.record(IngestResult("pending", "consent record not received yet", header.device_id,
+                                                    header.seq))
             if verdict:
-                return self._count(IngestResult("rejected", verdict, header.device_id, header.seq))
-        return self._count(self._store(opened, payload, now))
+                return self.record(IngestResult("rejected", verdict, header.device_id, header.seq))
+        return self.record(self._store(opened, payload, now))
 
     def _check(self, opened: OpenedSegment, topic_device: str, now: float) -> str:
         header = opened.header
         if header.device_id != topic_device:
             return "device id in the envelope does not match the topic"
-        if header.start > now + MAX_FUTURE_SKEW_S:
-            return "timestamp in the future"
-        if header.end < now - MAX_AGE_S:
-            return "timestamp too old"
+        reason = _time_problem(header.start, header.end, now)
+        if reason:
+            return reason
+        if header.content_type != MPEG_TS:
+            return "unsupported content type (only video/mp2t is accepted)"
         try:
-            frames = _frame_count(header.content_type, opened.plaintext)
+            frames = ts_frame_count(opened.plaintext)
         except EdgeAgentError:
             return "video does not decode"
         if frames != header.frame_count:
@@ -209,17 +230,21 @@ class Ingestor:
             # Another worker on the same shared subscription committed this segment first.
             raced = _read_record(record_path) or {}
             return _duplicate_or_conflict(raced, opened, header.device_id, header.seq)
-        self._append(self._paths.root / "evidence.jsonl", line)
+        self._append(self._paths.evidence, line)
         log.debug("stored segment %s/%s (%d frames)", header.device_id, header.seq, header.frame_count)
-        return IngestResult("stored", "", header.device_id, header.seq)
+        return IngestResult("stored", "", header.device_id, header.seq, evidence=record)
 
 
-def _frame_count(content_type: str, video: bytes) -> int:
-    # Our own MPEG-TS segments are counted from their packet headers (no FFmpeg: ~0.1 ms instead of ~7 ms);
-    # anything else goes through the demuxer.
-    if content_type == MPEG_TS:
-        return ts_frame_count(video)
-    return probe_segment(video).frame_count
+def _time_problem(start: float, end: float, now: float) -> str:
+    """Why a segment's times are refused, or ``""``. Decided before anything is written: a time far out of range
+    would otherwise fail later, in the middle of storing (``time.gmtime(1e300)`` raises)."""
+    if start > now + MAX_FUTURE_SKEW_S or end > now + MAX_FUTURE_SKEW_S:
+        return "timestamp in the future"
+    if end < now - MAX_AGE_S or start < now - MAX_AGE_S - MAX_SPAN_S:
+        return "timestamp too old"
+    if not 0.0 <= end - start <= MAX_SPAN_S:
+        return "segment times out of order or too long"
+    return ""
 
 
 def _read_record(path: Path) -> dict[str, object] | None:

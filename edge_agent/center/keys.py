@@ -2,10 +2,13 @@
 
 Layout under the center's folder ``DIR``::
 
-    keys/center.x25519.key    HPKE private key (0600): opens segments sealed for the center
-    keys/center.ed25519.key   signing key (0600): signs police requests
+    keys/center.x25519.key    HPKE private key: opens segments sealed for the center
+    keys/center.ed25519.key   signing key: signs police requests
     center.pub.json           the public half, handed to every device at enrolment
     devices/<device-id>.json  one public identity file per enrolled device (the explicit allow-list)
+
+Everything under ``DIR`` is 0600 (files) and 0700 (folders) from ``keys init`` on (see
+:mod:`edge_agent.center.files`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from edge_agent.center.files import DIR_MODE, FILE_MODE, secure_root
 from edge_agent.config import keys
 from edge_agent.config.models import CenterIdentityFile, DeviceIdentityFile
 from edge_agent.errors import CenterError, ConfigError
@@ -50,6 +54,30 @@ class CenterPaths:
     def parts(self) -> Path:
         return self.root / "parts"
 
+    @property
+    def pending(self) -> Path:
+        return self.root / "pending"
+
+    @property
+    def deadletter(self) -> Path:
+        return self.root / "deadletter"
+
+    @property
+    def rejected(self) -> Path:
+        return self.root / "rejected.jsonl"
+
+    @property
+    def evidence(self) -> Path:
+        return self.root / "evidence.jsonl"
+
+    @property
+    def status(self) -> Path:
+        return self.root / "status"
+
+    @property
+    def repair(self) -> Path:
+        return self.root / "repair"
+
 
 @dataclass(frozen=True, slots=True)
 class CenterKeys:
@@ -61,6 +89,7 @@ class CenterKeys:
 def init_keys(paths: CenterPaths, center_id: str | None = None) -> Path:
     if paths.x25519_key.exists() or paths.ed25519_key.exists():
         raise CenterError(f"{paths.root}: center keys already exist; refusing to overwrite them")
+    secure_root(paths.root)
     keys.ensure_private_dir(paths.x25519_key.parent)
     xkey, xraw = keys.new_x25519()
     skey, sraw = keys.new_ed25519()
@@ -71,7 +100,7 @@ def init_keys(paths: CenterPaths, center_id: str | None = None) -> Path:
         x25519=keys.b64(keys.x25519_public_bytes(xkey.public_key())),
         ed25519=keys.b64(keys.ed25519_public_bytes(skey.public_key())),
     )
-    keys.write_public_json(paths.public, ident)
+    keys.write_public_json(paths.public, ident, mode=FILE_MODE)
     return paths.public
 
 
@@ -92,7 +121,7 @@ def add_device(paths: CenterPaths, identity_file: Path) -> DeviceIdentityFile:
                 f"{identity_file}: device {ident.device_id} is already enrolled with a different key; "
                 f"remove {target} first if the device was re-keyed"
             )
-    keys.write_public_json(target, ident)
+    keys.write_public_json(target, ident, mode=FILE_MODE, dir_mode=DIR_MODE)
     return ident
 
 

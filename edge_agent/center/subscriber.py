@@ -1,40 +1,42 @@
-"""The crime center's subscriber loop: MQTT in, :class:`Ingestor` per message, acknowledged once durable.
+"""The crime center's subscriber: MQTT in, :class:`Intake` per message, acknowledged once its answer is durable.
 
-The center acknowledges a segment (QoS 1 PUBACK) only after it is durably stored. Acknowledging when the message
-callback returns would need every message fsync'd on its own (about 8 fsyncs each). Instead the link
-acknowledges manually: the network thread only queues each message; one worker thread takes a batch, ingests
-each message with writes that are not fsync'd, makes the whole batch durable with one ``syncfs``, then
-acknowledges every message of the batch, in the order received. A crash before the sync acknowledges nothing,
-so the broker redelivers, and the ingest copes with what the crash left (see :mod:`edge_agent.center.ingest`).
+Every message gets an answer (stored, refused, held, set aside: see :mod:`edge_agent.center.intake`) and is then
+acknowledged, in batches (:mod:`edge_agent.center.batching`): one poison message never fills the broker's in-flight
+window for the center.
 
-The batch does not wait for more messages than are queued: the broker holds back further messages until it gets
-acknowledgements (its in-flight window), so waiting would only add latency. Under load, messages queue up while
-the previous batch is being synced, which is what makes batches.
+The session is persistent by default: the client id is derived from the center's id and the worker's name
+(``edge-center-<center>-<worker>``), so a restarted subscriber resumes its session and the broker keeps what
+arrives while it is away. Workers of one shared subscription each need their own ``worker`` name.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
+import re
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge_agent.center.consent_check import control_filters, handle_control
-from edge_agent.center.ingest import Ingestor
+from edge_agent.center.batching import BatchIngest
+from edge_agent.center.intake import Intake, control_filters
 from edge_agent.center.keys import CenterPaths, DeviceRegistry, load_keys
+from edge_agent.center.requests import RequestCourier
 from edge_agent.config.models import TlsSettings
-from edge_agent.errors import EdgeAgentError
+from edge_agent.errors import CenterError
 from edge_agent.transport.mqtt import InboundMessage, MqttLink
-from edge_agent.transport.parts import Reassembler
+from edge_agent.transport.parts import MAX_PAYLOAD
 from edge_agent.transport.topics import segments_filter
 
 log = logging.getLogger(__name__)
 
-BATCH_MAX = 64
-BATCH_WINDOW_S = 0.02
+# At most this many unacknowledged messages in flight from the broker (MQTT v5 Receive Maximum), each at most one
+# maximum payload plus room for its headers (Maximum Packet Size: the broker drops larger ones for the center,
+# which would refuse them anyway).
+RECEIVE_MAXIMUM = 20
+MAX_PACKET = MAX_PAYLOAD + (64 << 10)
+HOUSEKEEPING_S = 60.0
+SESSION_EXPIRY_S = 7 * 24 * 3600
+_WORKER_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +45,17 @@ class SubscribeOptions:
     topic_prefix: str = "rtcc/v1"
     share_group: str | None = None
     duration: float | None = None
-    client_id: str | None = None
+    client_id: str | None = None  # default: derived from the center's id and the worker name
+    worker: str = "main"
+    clean_session: bool = False  # True: the broker forgets this subscriber when it disconnects
     tls: TlsSettings | None = None
+
+
+def client_id_for(center_id: str, worker: str) -> str:
+    """The stable client id of one worker of one center: its persistent session outlives restarts."""
+    if not _WORKER_RE.fullmatch(worker):
+        raise CenterError(f"invalid worker name {worker!r}: expected 1-32 of A-Z, a-z, 0-9, '_', '-'")
+    return f"edge-center-{center_id}-{worker}"
 
 
 def run_subscriber(
@@ -56,36 +67,31 @@ def run_subscriber(
     """Subscribe until ``duration`` elapses or ``stop`` is set; returns the ingest counts (updated live in
     ``counts`` when given)."""
     keys = load_keys(paths)
-    ingestor = Ingestor(paths, keys, DeviceRegistry(paths.devices), options.topic_prefix, counts, durable=False)
-    reassembler = Reassembler(paths.parts)
-    stop = stop or threading.Event()
-
-    def handle(msg: InboundMessage) -> None:
-        try:
-            payload = reassembler.feed(msg)
-            if payload is not None and not handle_control(
-                ingestor.consent, options.topic_prefix, msg.topic, payload, ingestor.ingest, sync=ingestor.sync
-            ):
-                ingestor.ingest(msg.topic, payload)
-        except EdgeAgentError as exc:
-            # One bad message must not stop the worker; it is counted and logged, never stored as evidence.
-            log.warning("message on %s not ingested: %s", msg.topic, exc)
-            ingestor.counts["errors"] += 1
 
     def receive(msg: InboundMessage) -> None:
         batches.put(msg)  # on paho's network thread: only queue
 
-    persistent = options.client_id is not None
+    def online(device_id: str) -> None:
+        courier.device_online(device_id)
+
+    intake = Intake(paths, keys, DeviceRegistry(paths.devices), options.topic_prefix, counts, durable=False,
+                    on_online=online)
+    stop = stop or threading.Event()
+    client_id = options.client_id or client_id_for(keys.identity.center_id, options.worker)
+    persistent = not options.clean_session
     link = MqttLink(
         options.broker,
-        client_id=options.client_id or f"edge-center-{time.monotonic_ns() % 10**9}",
+        client_id=client_id,
         tls=options.tls,
         clean_start=not persistent,
-        session_expiry=7 * 24 * 3600 if persistent else 0,
+        session_expiry=SESSION_EXPIRY_S if persistent else 0,
         on_message=receive,
         manual_ack=True,
+        receive_maximum=RECEIVE_MAXIMUM,
+        max_packet_size=MAX_PACKET,
     )
-    batches = BatchIngest(handle, ingestor.sync, link.ack)
+    courier = RequestCourier(paths, options.topic_prefix, link.publish)
+    batches = BatchIngest(intake.handle, intake.sync, link.ack, idle=intake.housekeeping)
     for topic_filter in control_filters(options.topic_prefix):
         link.subscribe(topic_filter, qos=1)
     link.subscribe(segments_filter(options.topic_prefix, options.share_group), qos=1)
@@ -94,7 +100,8 @@ def run_subscriber(
     try:
         link.connect()
         link.start()
-        log.info("subscribed to %s", segments_filter(options.topic_prefix, options.share_group))
+        log.info("subscribed to %s as %s (%s session)", segments_filter(options.topic_prefix, options.share_group),
+                 client_id, "persistent" if persistent else "clean")
         stop.wait(options.duration)
     finally:
         # Finish, sync and acknowledge what was received before disconnecting; whatever arrives after this is
@@ -106,80 +113,4 @@ def run_subscriber(
     if sizes:
         log.info("committed %d batch(es), %.1f message(s) each on average, at most %d",
                  sizes.total(), sum(k * v for k, v in sizes.items()) / sizes.total(), max(sizes))
-    return ingestor.counts
-
-
-class BatchIngest:
-    """Group commit: ``handle`` each queued message, ``sync`` once per batch, then ``ack`` the batch.
-
-    ``put`` is called on the network thread and never blocks; :meth:`run` is the worker thread's body.
-    """
-
-    def __init__(
-        self,
-        handle: Callable[[InboundMessage], None],
-        sync: Callable[[], None],
-        ack: Callable[[InboundMessage], object],
-        *,
-        batch_max: int = BATCH_MAX,
-        window_s: float = BATCH_WINDOW_S,
-    ) -> None:
-        self._handle = handle
-        self._sync = sync
-        self._ack = ack
-        self._batch_max = batch_max
-        self._window_s = window_s
-        self._queue: queue.SimpleQueue[InboundMessage | None] = queue.SimpleQueue()
-        self.batch_sizes: Counter[int] = Counter()
-
-    def put(self, msg: InboundMessage) -> None:
-        self._queue.put(msg)
-
-    def close(self) -> None:
-        """Let :meth:`run` return once everything queued so far is handled, synced and acknowledged."""
-        self._queue.put(None)
-
-    def run(self) -> None:
-        closing = False
-        while not closing:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch, closing = self._take(first)
-            self._commit(batch)
-
-    def _take(self, first: InboundMessage) -> tuple[list[InboundMessage], bool]:
-        """Handle ``first`` and whatever is already queued (up to the batch size and time window)."""
-        batch: list[InboundMessage] = []
-        deadline = time.monotonic() + self._window_s
-        msg: InboundMessage | None = first
-        while msg is not None:
-            if self._handled(msg):
-                batch.append(msg)
-            if len(batch) >= self._batch_max or time.monotonic() >= deadline:
-                return batch, False
-            try:
-                msg = self._queue.get_nowait()
-            except queue.Empty:
-                return batch, False
-        return batch, True  # the close marker: commit this batch and stop
-
-    def _handled(self, msg: InboundMessage) -> bool:
-        try:
-            self._handle(msg)
-        except Exception:
-            # Not acknowledged: the broker delivers it again after a reconnect (or to another worker).
-            log.exception("message on %s failed; left unacknowledged", msg.topic)
-            return False
-        return True
-
-    def _commit(self, batch: list[InboundMessage]) -> None:
-        try:
-            self._sync()
-        except OSError as exc:
-            # Nothing of this batch is known to be durable: acknowledge none of it.
-            log.error("cannot make %d message(s) durable, left unacknowledged: %s", len(batch), exc)
-            return
-        self.batch_sizes[len(batch)] += 1
-        for msg in batch:
-            self._ack(msg)
+    return intake.counts

@@ -82,9 +82,11 @@ def new_x25519() -> tuple[X25519PrivateKey, bytes]:
     return key, key.private_bytes(RAW, serialization.PrivateFormat.Raw, serialization.NoEncryption())
 
 
-def write_public_json(path: Path, model: DeviceIdentityFile | CenterIdentityFile) -> None:
+def write_public_json(
+    path: Path, model: DeviceIdentityFile | CenterIdentityFile, *, mode: int = 0o644, dir_mode: int | None = None
+) -> None:
     text = json.dumps(model.model_dump(), indent=2, sort_keys=True) + "\n"
-    atomic_write(path, text.encode("utf-8"), mode=0o644)
+    atomic_write(path, text.encode("utf-8"), mode=mode, dir_mode=dir_mode)
 
 
 def load_device_identity(path: Path) -> tuple[DeviceIdentityFile, Ed25519PublicKey]:

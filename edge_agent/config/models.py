@@ -185,3 +185,11 @@ class Enrollment(Strict):
     center: CenterIdentityFile
     archive_x25519: str | None = None
     tls: TlsSettings | None = None
+
+
+class CenterSettings(Strict):
+    """The crime center's own settings (``<center dir>/center.json``): the broker its tools talk to."""
+
+    broker: Annotated[str, Field(min_length=1, max_length=512)]
+    tls: TlsSettings | None = None
+    topic_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")] = "rtcc/v1"

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from edge_agent.consent.documents import check_keys, text, time_field
 from edge_agent.core.audit import AuditLog
 from edge_agent.core.files import append_line, atomic_write
 from edge_agent.core.paths import DevicePaths
@@ -30,6 +31,9 @@ MAX_REQUEST_TTL_S = 7 * 24 * 3600.0  # a request that claims to stay valid longe
 CLOCK_SKEW_S = 300.0
 _ID = re.compile(r"^r-[0-9a-f]{16}$")
 _NONCE = re.compile(r"^[0-9a-f]{32}$")
+
+REQUEST_KEYS = ("type", "id", "device_id", "center_id", "start", "end", "case_id", "reason", "legal_basis", "nonce",
+                "issued_at", "expires_at")
 
 State = Literal["pending", "approved", "denied", "expired"]
 
@@ -74,38 +78,24 @@ class InboxEntry:
         return doc
 
 
-def _text(doc: dict[str, Any], key: str, high: int, *, required: bool = True) -> str:
-    value = doc.get(key, "")
-    if not isinstance(value, str) or len(value) > high or (required and not value.strip()):
-        raise ConsentError(f"request field {key!r}: expected text of 1-{high} characters")
-    if any(ord(ch) < 32 for ch in value):
-        raise ConsentError(f"request field {key!r}: control characters are not allowed")
-    return value
-
-
-def _number(doc: dict[str, Any], key: str) -> float:
-    value = doc.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e11:
-        raise ConsentError(f"request field {key!r}: expected a time in epoch seconds")
-    return float(value)
-
-
 def parse_request(doc: dict[str, Any]) -> PoliceRequest:
     """Field checks of a verified request document. ConsentError names the first bad field."""
+    where = "request"
+    check_keys(doc, where, REQUEST_KEYS)
     if doc.get("type") != "request":
         raise ConsentError("document is not a request")
     request = PoliceRequest(
-        id=_text(doc, "id", 64),
-        device_id=_text(doc, "device_id", 64),
-        center_id=_text(doc, "center_id", 64),
-        start=_number(doc, "start"),
-        end=_number(doc, "end"),
-        case_id=_text(doc, "case_id", 128),
-        reason=_text(doc, "reason", 1000),
-        legal_basis=_text(doc, "legal_basis", 500, required=False),
-        nonce=_text(doc, "nonce", 64),
-        issued_at=_number(doc, "issued_at"),
-        expires_at=_number(doc, "expires_at"),
+        id=text(doc, "id", where, 64),
+        device_id=text(doc, "device_id", where, 64),
+        center_id=text(doc, "center_id", where, 64),
+        start=time_field(doc, "start", where),
+        end=time_field(doc, "end", where),
+        case_id=text(doc, "case_id", where, 128),
+        reason=text(doc, "reason", where, 1000),
+        legal_basis=text(doc, "legal_basis", where, 500, required=False),
+        nonce=text(doc, "nonce", where, 64),
+        issued_at=time_field(doc, "issued_at", where),
+        expires_at=time_field(doc, "expires_at", where),
     )
     if not _ID.fullmatch(request.id) or not _NONCE.fullmatch(request.nonce):
         raise ConsentError("request id or nonce is malformed")

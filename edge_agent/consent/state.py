@@ -13,10 +13,12 @@ import secrets
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from edge_agent.config.policy import MAX_LIVE_GRANT_HOURS
+from edge_agent.consent import documents
 from edge_agent.core.files import append_line, atomic_write
 from edge_agent.errors import ConsentError
 from edge_agent.seal.signed import sign_document
@@ -98,27 +100,37 @@ def record_from_dict(data: object, source: Path | str) -> ConsentRecord:
     return record
 
 
+_RECORD_KEYS = ("id", "mode", "issued_at", "starts_at", "expires_at")
+_OPTIONAL_KEYS = ("replaces", "reason", "daily", "utc_offset_min", "type", "device_id")
+_ID = re.compile(r"^(c-[0-9a-f]{16}|default-off)$")
+# A live grant is never open-ended and never longer than the hard cap of any profile (one second of slack for
+# rounding).
+_MAX_LIVE_S = MAX_LIVE_GRANT_HOURS * 3600.0 + 1.0
+
+
 def _parse_record(data: object, source: Path) -> ConsentRecord:
-    if not isinstance(data, dict):
-        raise ConsentError(f"{source}: consent record is not an object")
-    try:
-        mode = data["mode"]
-        if mode not in MODES:
-            raise ConsentError(f"{source}: mode: unknown consent mode {mode!r}")
-        expires = data.get("expires_at")
-        return ConsentRecord(
-            id=str(data["id"]),
-            mode=mode,
-            issued_at=float(data["issued_at"]),
-            starts_at=float(data["starts_at"]),
-            expires_at=None if expires is None else float(expires),
-            replaces=None if data.get("replaces") is None else str(data["replaces"]),
-            reason=str(data.get("reason", "")),
-            daily=str(data.get("daily", "")),
-            utc_offset_min=int(data.get("utc_offset_min", 0)),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConsentError(f"{source}: consent record is malformed: {exc}") from exc
+    """Every field checked as strictly as an envelope header: a record signed by a compromised device is hostile
+    input too. ``type`` and ``device_id`` (present in the signed message) are the caller's to check."""
+    where = f"{source}: consent record"
+    doc = documents.check_keys(data, where, _RECORD_KEYS, _OPTIONAL_KEYS)
+    mode = documents.choice(doc, "mode", where, MODES)
+    starts = documents.time_field(doc, "starts_at", where)
+    expires = documents.optional_time(doc, "expires_at", where)
+    if mode == "live" and (expires is None or not 0 < expires - starts <= _MAX_LIVE_S):
+        raise ConsentError(f"{where}: a live grant needs an expiry after its start, at most "
+                           f"{MAX_LIVE_GRANT_HOURS:g} h later")
+    replaces = doc.get("replaces")
+    return ConsentRecord(
+        id=documents.matching(doc, "id", where, _ID),
+        mode=cast(Mode, mode),  # checked against MODES just above
+        issued_at=documents.time_field(doc, "issued_at", where),
+        starts_at=starts,
+        expires_at=expires,
+        replaces=None if replaces is None else documents.text(doc, "replaces", where, 64),
+        reason=documents.text(doc, "reason", where, 1000, required=False),
+        daily=documents.text(doc, "daily", where, 16, required=False),
+        utc_offset_min=documents.integer(doc, "utc_offset_min", where, -1440, 1440) if "utc_offset_min" in doc else 0,
+    )
 
 
 class ConsentStore:

@@ -19,6 +19,27 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def make_dirs(folder: Path, mode: int | None = None) -> None:
+    """Create ``folder`` and its missing parents; with ``mode``, each folder created here gets exactly it (mkdir's
+    own ``mode`` applies to the last folder only, and through the umask)."""
+    if mode is None:
+        folder.mkdir(parents=True, exist_ok=True)
+        return
+    missing: list[Path] = []
+    current = folder
+    while not current.is_dir():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for item in reversed(missing):
+        try:
+            item.mkdir(mode=mode)
+        except FileExistsError:
+            continue  # another writer made it first; its mode is its own business
+        os.chmod(item, mode)
+
+
 def atomic_write(
     path: Path,
     data: bytes,
@@ -27,6 +48,7 @@ def atomic_write(
     exclusive: bool = False,
     durable: bool = True,
     before_rename: Callable[[], object] | None = None,
+    dir_mode: int | None = None,
 ) -> None:
     """Write ``data`` to ``path`` via a temporary file, fsync, rename, fsync the folder.
 
@@ -38,8 +60,9 @@ def atomic_write(
 
     ``before_rename`` runs once the data is durable under the temporary name and before it takes the final one;
     if it raises, the file never appears (e.g. the outbox logs a share first, and shares nothing it cannot log).
+    ``dir_mode``: the mode of folders created on the way (see :func:`make_dirs`).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent, dir_mode)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
@@ -72,12 +95,14 @@ def atomic_write(
         fsync_dir(path.parent)
 
 
-def append_line(path: Path, line: str, *, durable: bool = True) -> None:
+def append_line(
+    path: Path, line: str, *, durable: bool = True, mode: int = 0o644, dir_mode: int | None = None
+) -> None:
     """Append one line durably (``durable=False``: without the fsync, see :func:`atomic_write`). A single
-    ``write`` with O_APPEND keeps concurrent writers' lines whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ``write`` with O_APPEND keeps concurrent writers' lines whole. ``mode`` applies when the file is created."""
+    make_dirs(path.parent, dir_mode)
     data = (line.rstrip("\n") + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, mode)
     try:
         os.write(fd, data)
         if durable:

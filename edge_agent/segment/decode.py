@@ -32,14 +32,23 @@ class SegmentProbe:
 # Our own segments carry their stream parameters in the first keyframe: a short probe finds them. FFmpeg's
 # default probe reads megabytes and decodes for seconds of analysis, which was half of the center's ingest time.
 _PROBE_OPTIONS = {"probesize": "65536", "analyzeduration": "0", "fpsprobesize": "0"}
+# The demuxer is always named by the segment's content type, never guessed: format auto-detection would take an
+# ffconcat or HLS playlist and open what it names. The protocol whitelist names no protocol, so nothing but the
+# bytes given can be read.
+MPEG_TS = "video/mp2t"
+_DEMUXERS = {MPEG_TS: "mpegts", "video/mp4": "mp4"}
+_SAFE_OPTIONS = {"protocol_whitelist": "none"}
 
 
-def _open(data: bytes, quick: bool = False) -> Any:
+def _open(data: bytes, content_type: str, quick: bool = False) -> Any:
     if not data:
         raise SegmentError("segment is empty")
+    demuxer = _DEMUXERS.get(content_type)
+    if demuxer is None:
+        raise SegmentError(f"unsupported segment content type {content_type[:64]!r}")
     try:
-        options = _PROBE_OPTIONS if quick else {}
-        container = av.open(io.BytesIO(data), mode="r", options=options)
+        options = {**_SAFE_OPTIONS, **(_PROBE_OPTIONS if quick else {})}
+        container = av.open(io.BytesIO(data), mode="r", format=demuxer, options=options)
     except _FAILURES as exc:
         raise SegmentError(f"segment is not a readable video container: {exc}") from exc
     if not container.streams.video:
@@ -48,9 +57,9 @@ def _open(data: bytes, quick: bool = False) -> Any:
     return container
 
 
-def decode_segment(data: bytes) -> list[npt.NDArray[np.uint8]]:
+def decode_segment(data: bytes, content_type: str = MPEG_TS) -> list[npt.NDArray[np.uint8]]:
     """Every frame of the segment, as BGR ``uint8`` arrays. For tests and the center's checks."""
-    container = _open(data)
+    container = _open(data, content_type)
     try:
         return [
             np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8)
@@ -62,9 +71,9 @@ def decode_segment(data: bytes) -> list[npt.NDArray[np.uint8]]:
         container.close()
 
 
-def probe_segment(data: bytes) -> SegmentProbe:
+def probe_segment(data: bytes, content_type: str = MPEG_TS) -> SegmentProbe:
     """Count packets and keyframes and read the stream parameters without decoding a single frame."""
-    container = _open(data, quick=True)
+    container = _open(data, content_type, quick=True)
     try:
         stream = container.streams.video[0]
         packets = [p for p in container.demux(stream) if p.size]

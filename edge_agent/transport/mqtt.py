@@ -71,13 +71,18 @@ class MqttLink:
         max_inflight: int = 10,
         on_message: Callable[[InboundMessage], None] | None = None,
         manual_ack: bool = False,
+        receive_maximum: int | None = None,
+        max_packet_size: int | None = None,
     ) -> None:
         """With ``manual_ack``, a received QoS 1/2 message is acknowledged only by :meth:`ack`, not when
-        ``on_message`` returns: the receiver acknowledges once it has made the message durable."""
+        ``on_message`` returns: the receiver acknowledges once it has made the message durable.
+        ``receive_maximum`` and ``max_packet_size`` go to the broker in CONNECT (see ``connect_properties``)."""
         self.address = parse_broker_url(broker)
         self.url = self.address.url
         self._clean_start = clean_start
         self._session_expiry = session_expiry
+        self._receive_maximum = receive_maximum
+        self._max_packet = max_packet_size
         self._keepalive = keepalive
         self._on_message = on_message
         self._lock = threading.Lock()
@@ -130,7 +135,7 @@ class MqttLink:
                 self.address.port,
                 keepalive=self._keepalive,
                 clean_start=self._clean_start,
-                properties=connect_properties(self._session_expiry),
+                properties=self._connect_properties(),
             )
         except (OSError, ValueError) as exc:
             raise TransportError(f"cannot reach broker {self.url}: {reason_text(exc)}") from exc
@@ -152,9 +157,14 @@ class MqttLink:
             self.address.port,
             keepalive=self._keepalive,
             clean_start=self._clean_start,
-            properties=connect_properties(self._session_expiry),
+            properties=self._connect_properties(),
         )
         self._start_loop()
+
+    def _connect_properties(self) -> Properties:
+        return connect_properties(
+            self._session_expiry, receive_maximum=self._receive_maximum, max_packet_size=self._max_packet
+        )
 
     def _start_loop(self) -> None:
         with self._lock:

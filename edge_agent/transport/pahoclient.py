@@ -99,10 +99,19 @@ def _configure_tls(client: paho.Client, address: BrokerAddress, tls: TlsFiles | 
         raise TransportError(f"cannot load TLS files for {address.url}: {reason_text(exc)}") from exc
 
 
-def connect_properties(session_expiry: int) -> Properties:
+def connect_properties(
+    session_expiry: int, *, receive_maximum: int | None = None, max_packet_size: int | None = None
+) -> Properties:
+    """CONNECT properties. ``receive_maximum`` caps the messages the broker sends before they are acknowledged,
+    ``max_packet_size`` the size of any one it sends (larger ones it drops for this client): together they bound
+    what a receiver can be made to hold in memory."""
     props = properties(PacketTypes.CONNECT)
     if session_expiry > 0:
         props.SessionExpiryInterval = session_expiry
+    if receive_maximum is not None:
+        props.ReceiveMaximum = receive_maximum
+    if max_packet_size is not None:
+        props.MaximumPacketSize = max_packet_size
     return props
 
 

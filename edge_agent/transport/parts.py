@@ -5,23 +5,18 @@ A split message is published as N messages on the same topic, each with the MQTT
 ``size`` = its length. Parts may arrive at different center workers of one shared subscription, so the
 :class:`Reassembler` keeps them on disk in a folder the workers share: each part is one file, written atomically;
 the worker whose write completes the set claims it with an atomic rename of the set's folder (only one rename can
-win), joins the parts, checks the digest and returns the payload. Sets that never complete are purged.
+win), joins the parts, checks the digest and returns the payload (see :mod:`edge_agent.transport.reassembly`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
-import os
 import re
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from edge_agent.core.files import atomic_write
 from edge_agent.errors import TransportError
 from edge_agent.transport.model import InboundMessage
 
@@ -31,7 +26,11 @@ PART = "part"
 MSG = "msg"
 SHA256 = "sha256"
 SIZE = "size"
-MAX_PARTS = 999_999  # part file names have six digits
+# A split message is at most MAX_PAYLOAD bytes in at most MAX_PARTS parts: a little above the largest segment a
+# profile can make (config.models caps bitrate x segment length to fit), so a hostile sender cannot make the
+# center keep or join more. 1,024 parts of that size need a broker maximum packet size of at least 64 KiB.
+MAX_PAYLOAD = 64 << 20
+MAX_PARTS = 1024
 PACKET_MARGIN = 256  # room kept free in every part beyond what we compute, in case a broker counts differently
 MIN_PART = 1024
 _MSG_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -80,6 +79,8 @@ def split_payload(payload: bytes, chunk: int) -> list[tuple[bytes, UserPropertie
     """Cut ``payload`` into parts of at most ``chunk`` bytes, each with its part properties."""
     if chunk < 1:
         raise TransportError(f"cannot split a payload into parts of {chunk} bytes")
+    if len(payload) > MAX_PAYLOAD:
+        raise TransportError(f"payload of {len(payload)} bytes is over the {MAX_PAYLOAD}-byte limit of a split message")
     count = max(1, -(-len(payload) // chunk))
     if count > MAX_PARTS:
         raise TransportError(f"payload of {len(payload)} bytes needs {count} parts, more than {MAX_PARTS}")
@@ -136,6 +137,7 @@ def part_info(msg: InboundMessage) -> PartInfo | None:
         return None
     match = _PART_RE.fullmatch(part)
     msg_id, digest, size = msg.property(MSG), msg.property(SHA256), msg.property(SIZE)
+    where = f"malformed part properties on a message on {msg.topic}"
     if (
         match is None
         or msg_id is None
@@ -145,120 +147,25 @@ def part_info(msg: InboundMessage) -> PartInfo | None:
         or size is None
         or not _SIZE_RE.fullmatch(size)  # not str.isdigit(): it accepts "²", which int() refuses
     ):
-        raise TransportError(f"malformed part properties on a message on {msg.topic}")
-    index, count = int(match.group(1)), int(match.group(2))
-    if index > count:
-        raise TransportError(f"malformed part properties on a message on {msg.topic}: part {part}")
-    return PartInfo(index=index, count=count, msg_id=msg_id, sha256=digest, size=int(size))
+        raise TransportError(where)
+    index, count, total = int(match.group(1)), int(match.group(2)), int(size)
+    if index > count or count > MAX_PARTS or not count <= total <= MAX_PAYLOAD:
+        raise TransportError(f"{where}: part {part} of {total} bytes (at most {MAX_PARTS} parts, {MAX_PAYLOAD} bytes)")
+    info = PartInfo(index=index, count=count, msg_id=msg_id, sha256=digest, size=total)
+    if not part_length_fits(info, len(msg.payload)):
+        raise TransportError(f"{where}: part {part} of {len(msg.payload)} bytes cannot belong to {total} bytes")
+    return info
 
 
-def _remove_tree(path: Path) -> None:
-    """Remove a flat folder of parts that another worker may be removing at the same time."""
-    try:
-        names = os.listdir(path)
-    except FileNotFoundError:
-        return
-    for name in names:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path / name)
-    try:
-        os.rmdir(path)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        # A late writer's temporary file can still appear here; the purge removes the folder later.
-        log.debug("cannot remove %s yet: %s", path, exc.strerror)
+def part_length_fits(info: PartInfo, length: int) -> bool:
+    """Can a part of ``length`` bytes be part ``info.index`` of a payload split by :func:`split_payload`?
 
-
-class Reassembler:
-    """Joins split messages; several workers (threads or processes) may share one ``folder``."""
-
-    def __init__(self, folder: Path, *, stale_after: float = 600.0) -> None:
-        self.folder = folder
-        self.stale_after = stale_after
-        self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / _DONE).mkdir(exist_ok=True)
-        self._last_purge = 0.0
-
-    def feed(self, msg: InboundMessage) -> bytes | None:
-        """Return the whole payload when ``msg`` completes it (or was never split), else None."""
-        info = part_info(msg)
-        if info is None:
-            return msg.payload
-        self._maybe_purge()
-        key = self._key(msg.topic, info)
-        if (self.folder / _DONE / key).exists():
-            log.debug("duplicate part %d/%d of an assembled message on %s", info.index, info.count, msg.topic)
-            return None
-        set_dir = self.folder / key
-        try:
-            atomic_write(set_dir / f"{info.index:06d}", msg.payload, 0o600)
-        except FileNotFoundError:
-            # The set was claimed while this (duplicate) part was being written.
-            return None
-        except OSError as exc:
-            raise TransportError(f"cannot store a message part in {self.folder}: {exc.strerror}") from exc
-        if self._count_parts(set_dir) < info.count:
-            return None
-        return self._claim_and_join(set_dir, key, info, msg.topic)
-
-    @staticmethod
-    def _key(topic: str, info: PartInfo) -> str:
-        # Opaque and fixed-length: nothing a sender chooses ends up in a path, and sets from different topics
-        # (devices) can never mix even if their message ids collide.
-        material = f"{topic}\0{info.msg_id}\0{info.count}\0{info.sha256}\0{info.size}".encode()
-        return hashlib.sha256(material).hexdigest()
-
-    @staticmethod
-    def _count_parts(set_dir: Path) -> int:
-        try:
-            return sum(1 for name in os.listdir(set_dir) if _PART_FILE_RE.fullmatch(name))
-        except FileNotFoundError:
-            return 0
-
-    def _claim_and_join(self, set_dir: Path, key: str, info: PartInfo, topic: str) -> bytes | None:
-        claimed = self.folder / f"{_CLAIM}{key}-{uuid.uuid4().hex}"
-        try:
-            os.rename(set_dir, claimed)
-        except FileNotFoundError:
-            return None  # another worker claimed it
-        try:
-            if self._count_parts(claimed) < info.count:
-                # Only possible when a late duplicate re-created the folder after an earlier claim.
-                return None
-            data = b"".join((claimed / f"{i:06d}").read_bytes() for i in range(1, info.count + 1))
-            if len(data) != info.size or hashlib.sha256(data).hexdigest() != info.sha256:
-                raise TransportError(f"a split message on {topic} failed its length or SHA-256 check")
-            atomic_write(self.folder / _DONE / key, b"", 0o600)
-            return data
-        except OSError as exc:
-            raise TransportError(f"cannot join message parts in {self.folder}: {exc.strerror}") from exc
-        finally:
-            _remove_tree(claimed)
-
-    def _maybe_purge(self) -> None:
-        now = time.time()
-        if now - self._last_purge >= min(60.0, self.stale_after / 4):
-            self._last_purge = now
-            self.purge(now)
-
-    def purge(self, now: float | None = None) -> int:
-        """Remove incomplete sets, abandoned claims and done markers older than ``stale_after``."""
-        cutoff = (time.time() if now is None else now) - self.stale_after
-        removed = 0
-        for folder in (self.folder, self.folder / _DONE):
-            with os.scandir(folder) as entries:
-                for entry in entries:
-                    if entry.name == _DONE:
-                        continue
-                    with contextlib.suppress(FileNotFoundError):
-                        if entry.stat(follow_symlinks=False).st_mtime >= cutoff:
-                            continue
-                        if entry.is_dir(follow_symlinks=False):
-                            _remove_tree(Path(entry.path))
-                        else:
-                            os.unlink(entry.path)
-                        removed += 1
-        if removed:
-            log.info("purged %d stale message part sets from %s", removed, self.folder)
-        return removed
+    Every part but the last has the chunk length ``c``, with ``ceil(size / c) == count``; the last has what is
+    left. So no set of parts can hold much more than twice its declared size, whatever a sender claims."""
+    size, count = info.size, info.count
+    if count == 1:
+        return length == size
+    if info.index < count:
+        return length * (count - 1) < size <= length * count
+    smallest_chunk = -(-size // count)
+    return 1 <= length <= size - (count - 1) * smallest_chunk

@@ -34,7 +34,8 @@ from edge_agent.seal import Recipient, open_segment, seal_segment
 from edge_agent.seal.signed import sign_document, verify_document
 from edge_agent.segment.encoder import SegmentEncoder
 from edge_agent.transport.model import InboundMessage
-from edge_agent.transport.parts import MSG, PART, SHA256, SIZE, Reassembler, split_payload
+from edge_agent.transport.parts import MSG, PART, SHA256, SIZE, split_payload
+from edge_agent.transport.reassembly import Reassembler
 
 DEVICE = "fuzz-device"
 TOPIC = f"rtcc/v1/{DEVICE}/segments"

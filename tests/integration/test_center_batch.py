@@ -29,10 +29,11 @@ PREFIX = "rtcc/v1"
 class Center:
     """``run_subscriber`` in a thread, as ``edge-center subscribe`` runs it."""
 
-    def __init__(self, bench: Bench, broker: str, *, client_id: str | None = None, share: str | None = None) -> None:
+    def __init__(self, bench: Bench, broker: str, *, client_id: str | None = None, share: str | None = None,
+                 worker: str = "main") -> None:
         self.counts: Counter[str] = Counter()
         self.stop = threading.Event()
-        options = SubscribeOptions(broker=broker, client_id=client_id, share_group=share)
+        options = SubscribeOptions(broker=broker, client_id=client_id, share_group=share, worker=worker)
         self.thread = threading.Thread(
             target=run_subscriber, args=(bench.center, options, self.stop, self.counts), daemon=True
         )
@@ -107,7 +108,8 @@ def test_unsynced_batches_are_redelivered_then_acknowledged(
 
 def test_shared_workers_store_each_segment_once(mosquitto: MosquittoBroker, bench: Bench) -> None:
     count = 24
-    with Center(bench, mosquitto.url, share="g") as a, Center(bench, mosquitto.url, share="g") as b:
+    with Center(bench, mosquitto.url, share="g", worker="a") as a, \
+            Center(bench, mosquitto.url, share="g", worker="b") as b:
         _publish(mosquitto.url, bench, count)
         assert _wait(lambda: a.counts["stored"] + b.counts["stored"] == count)
     assert a.counts["stored"] > 0 and b.counts["stored"] > 0

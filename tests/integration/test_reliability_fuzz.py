@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from edge_agent.errors import TransportError
-from edge_agent.transport.parts import MSG, PART, SHA256, SIZE, Reassembler
+from edge_agent.transport.parts import MSG, PART, SHA256, SIZE
+from edge_agent.transport.reassembly import Reassembler
 from tests.integration import fuzz_targets as ft
 
 RUN = settings(max_examples=300, database=None, deadline=None, suppress_health_check=list(HealthCheck))

@@ -90,3 +90,9 @@ def test_center_unit_runs_subscribe_from_environment_file() -> None:
     exec_start = s["ExecStart"][0]
     assert "edge-center --dir /var/lib/edge-center subscribe --broker ${EDGE_CENTER_BROKER}" in exec_start
     assert s["User"] == ["edge-center"] and s["PrivateDevices"] == ["yes"]
+
+
+def test_center_unit_bounds_memory_and_tasks() -> None:
+    s = _settings(UNITS_DIR / "edge-center.service")
+    assert s["MemoryMax"] == ["512M"] and s["TasksMax"] == ["32"]
+    assert s["UMask"] == ["0077"] and s["StateDirectoryMode"] == ["0700"]

@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from edge_agent.center.subscriber import BatchIngest
+from edge_agent.center.batching import BatchIngest
 from edge_agent.transport.model import InboundMessage
 from tests.unit.center.center_helpers import DEVICE, TOPIC, make_bench
 
@@ -18,15 +18,18 @@ def _msg(mid: int, payload: bytes = b"x") -> InboundMessage:
 class Journal:
     """Records the order of handle / sync / ack events."""
 
-    def __init__(self, fail_sync: int = 0, fail_handle: frozenset[int] = frozenset()) -> None:
+    def __init__(self, fail_sync: int = 0, fail_handle: frozenset[int] = frozenset(),
+                 unanswered: frozenset[int] = frozenset()) -> None:
         self.events: list[tuple[str, int]] = []
         self.fail_sync = fail_sync
         self.fail_handle = fail_handle
+        self.unanswered = unanswered
 
-    def handle(self, msg: InboundMessage) -> None:
+    def handle(self, msg: InboundMessage) -> str | None:
         if msg.mid in self.fail_handle:
             raise RuntimeError("handler bug")
         self.events.append(("handle", msg.mid))
+        return None if msg.mid in self.unanswered else "answered"
 
     def sync(self) -> None:
         self.events.append(("sync", 0))
@@ -81,6 +84,30 @@ def test_a_failing_handler_leaves_only_its_message_unacknowledged() -> None:
     assert [mid for kind, mid in journal.events if kind == "ack"] == [1, 3]
 
 
+def test_a_message_without_an_answer_is_left_unacknowledged() -> None:
+    journal = Journal(unanswered=frozenset({2}))
+    batches = BatchIngest(journal.handle, journal.sync, journal.ack, window_s=60.0)
+    _run(batches, [_msg(i) for i in range(1, 4)])
+    assert [mid for kind, mid in journal.events if kind == "ack"] == [1, 3]
+
+
+def test_messages_held_in_memory_stay_within_the_byte_budget() -> None:
+    """The network thread waits once the messages not yet committed reach the budget (never for the first)."""
+    held: list[int] = []
+    journal = Journal()
+    batches = BatchIngest(lambda m: held.append(batches._held) or "ok", journal.sync, journal.ack,
+                          max_bytes=10_000, window_s=0.0)
+    worker = threading.Thread(target=batches.run)
+    worker.start()
+    for i in range(1, 41):
+        batches.put(_msg(i, b"x" * 3000))
+        assert batches._held <= 10_000
+    batches.close()
+    worker.join(timeout=10)
+    assert [mid for kind, mid in journal.events if kind == "ack"] == list(range(1, 41))
+    assert max(held) <= 9000
+
+
 def test_worker_thread_commits_messages_arriving_over_time() -> None:
     journal = Journal()
     batches = BatchIngest(journal.handle, journal.sync, journal.ack)
@@ -106,8 +133,8 @@ def test_real_ingest_is_on_disk_when_acknowledged(tmp_path: Path) -> None:
     seen_at_ack: list[bool] = []
     synced: list[int] = []
 
-    def handle(msg: InboundMessage) -> None:
-        ingestor.ingest(msg.topic, msg.payload)
+    def handle(msg: InboundMessage) -> object:
+        return ingestor.ingest(msg.topic, msg.payload)
 
     def sync() -> None:
         ingestor.sync()

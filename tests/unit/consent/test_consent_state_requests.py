@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from edge_agent.center.consent_check import PENDING, ConsentBook
+from edge_agent.center.consent_check import PENDING, Claim, ConsentBook
 from edge_agent.center.keys import CenterPaths, DeviceRegistry, add_device, init_keys, load_keys
 from edge_agent.config.identity import init_identity, load_identity
 from edge_agent.config.loader import load_profile
@@ -119,17 +119,17 @@ def test_center_coverage_follows_revocation(world):
     identity = load_identity(device)
     book = ConsentBook(center.root, DeviceRegistry(center.devices))
     grant = live_record(T0, T0 + 3600, OFF_RECORD, 8.0)
-    assert book.check("dev-unit", grant.id, T0 + 10, T0 + 12) == PENDING
-    assert book.learn("dev-unit", "consent", sign_record(grant, "dev-unit", identity.signing_key))
-    assert book.check("dev-unit", grant.id, T0 + 10, T0 + 12) == ""
+    assert book.check(Claim("dev-unit", grant.id, T0 + 10, T0 + 12)) == PENDING
+    assert book.learn("dev-unit", "consent", sign_record(grant, "dev-unit", identity.signing_key)).status == "new"
+    assert book.check(Claim("dev-unit", grant.id, T0 + 10, T0 + 12)) == ""
     revoked = revoke_record(T0 + 100, grant)
-    assert book.learn("dev-unit", "consent", sign_record(revoked, "dev-unit", identity.signing_key))
-    assert book.check("dev-unit", grant.id, T0 + 90, T0 + 92) == ""
-    assert "revoked" in book.check("dev-unit", grant.id, T0 + 99, T0 + 101)
-    assert "revoked" in book.check("dev-unit", grant.id, T0 + 200, T0 + 202)
-    assert "names no consent record" in book.check("dev-unit", "retained-local", T0 + 10, T0 + 12)
+    assert book.learn("dev-unit", "consent", sign_record(revoked, "dev-unit", identity.signing_key)).status == "new"
+    assert book.check(Claim("dev-unit", grant.id, T0 + 90, T0 + 92)) == ""
+    assert "revoked" in book.check(Claim("dev-unit", grant.id, T0 + 99, T0 + 101))
+    assert "revoked" in book.check(Claim("dev-unit", grant.id, T0 + 200, T0 + 202))
+    assert "names no consent record" in book.check(Claim("dev-unit", "retained-local", T0 + 10, T0 + 12))
     forged = json.loads(sign_record(grant, "dev-unit", load_keys(center).ed25519))
-    assert not book.learn("dev-unit", "consent", json.dumps(forged).encode())
+    assert book.learn("dev-unit", "consent", json.dumps(forged).encode()).status == "refused"
 
 
 def test_retention_cap_evicts_the_oldest_at_each_write_with_an_audit_entry(world):

@@ -165,8 +165,10 @@ def test_fragmented_mp4_container() -> None:
     segments = _encode_all(_encoder(container="fmp4"), _frames(20))
     assert [s.meta.frame_count for s in segments] == [15, 5]
     assert all(s.meta.content_type == "video/mp4" for s in segments)
-    assert [len(decode_segment(s.data)) for s in segments] == [15, 5]
-    assert probe_segment(segments[1].data).starts_with_keyframe
+    assert [len(decode_segment(s.data, "video/mp4")) for s in segments] == [15, 5]
+    assert probe_segment(segments[1].data, "video/mp4").starts_with_keyframe
+    with pytest.raises(SegmentError):
+        probe_segment(segments[1].data)  # never guessed: named MPEG-TS, it is read as MPEG-TS only
 
 
 def test_flush_without_frames_and_reuse_after_flush() -> None:

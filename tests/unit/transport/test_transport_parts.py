@@ -14,12 +14,14 @@ import pytest
 from edge_agent.errors import TransportError
 from edge_agent.transport.model import InboundMessage
 from edge_agent.transport.parts import (
-    Reassembler,
+    MAX_PARTS,
+    MAX_PAYLOAD,
     part_properties_template,
     plan_parts,
     publish_packet_size,
     split_payload,
 )
+from edge_agent.transport.reassembly import Reassembler
 
 TOPIC = "rtcc/v1/door-1/segments"
 
@@ -32,7 +34,16 @@ def _parts(payload: bytes, chunk: int, topic: str = TOPIC) -> list[InboundMessag
 
 
 def _leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name != ".done")
+    """Unfinished sets and claims (a sender's folder is only a container)."""
+    found = []
+    for entry in folder.iterdir():
+        if entry.name == ".done":
+            continue
+        if entry.name.startswith(".claim-"):
+            found.append(entry.name)
+        else:
+            found.extend(p.name for p in entry.iterdir())
+    return sorted(found)
 
 
 def test_unsplit_message_passes_through(tmp_path: Path) -> None:
@@ -183,3 +194,67 @@ def test_plan_parts_fits_every_part_under_the_limit() -> None:
         plan_parts(TOPIC, payload, 65536, retain=True)
     with pytest.raises(TransportError, match="too small"):
         plan_parts(TOPIC, payload, 1000)
+
+
+def _props(index: int, count: int, size: int, msg: str = "a" * 32) -> tuple[tuple[str, str], ...]:
+    return (("part", f"{index}/{count}"), ("msg", msg), ("sha256", "b" * 64), ("size", str(size)))
+
+
+def test_parts_from_a_sender_not_admitted_are_refused(tmp_path: Path) -> None:
+    r = Reassembler(tmp_path, admit=lambda topic: "door-1" in topic)
+    parts = _parts(os.urandom(5000), 3000, topic="rtcc/v1/stranger/segments")
+    with pytest.raises(TransportError, match="not enrolled"):
+        r.feed(parts[0])
+    assert r.feed(_parts(b"x" * 5000, 3000)[0]) is None
+    assert len(_leftovers(tmp_path)) == 1
+
+
+@pytest.mark.parametrize(
+    ("index", "count", "size", "length"),
+    [
+        (1, 2, MAX_PAYLOAD + 1, 4 << 20),  # over the largest payload
+        (1, MAX_PARTS + 1, 10 * (MAX_PARTS + 1), 10),  # too many parts
+        (1, 4, 4000, 4 << 20),  # a part far larger than its share
+        (1, 4, 4000, 10),  # a part far smaller than its share
+        (4, 4, 4000, 1001),  # a last part longer than what is left
+        (1, 1, 100, 99),  # a single part must be the whole
+    ],
+)
+def test_parts_that_cannot_fit_their_set_are_refused(tmp_path: Path, index: int, count: int, size: int,
+                                                     length: int) -> None:
+    msg = InboundMessage(topic=TOPIC, payload=bytes(length), retain=False, user_properties=_props(index, count, size))
+    with pytest.raises(TransportError):
+        Reassembler(tmp_path).feed(msg)
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_sender_has_a_quota_of_unfinished_sets(tmp_path: Path) -> None:
+    r = Reassembler(tmp_path, max_open_sets=3)
+    for i in range(3):
+        assert r.feed(InboundMessage(TOPIC, bytes(3000), False, _props(1, 2, 5000, msg=f"{i:032x}"))) is None
+    with pytest.raises(TransportError, match="unfinished"):
+        r.feed(InboundMessage(TOPIC, bytes(3000), False, _props(1, 2, 5000, msg=f"{9:032x}")))
+    # Another sender's quota is its own.
+    other = "rtcc/v1/door-2/segments"
+    assert r.feed(InboundMessage(other, bytes(3000), False, _props(1, 2, 5000))) is None
+
+
+def test_a_sender_has_a_quota_of_declared_bytes(tmp_path: Path) -> None:
+    r = Reassembler(tmp_path, max_open_bytes=12_000)
+    assert r.feed(InboundMessage(TOPIC, bytes(3000), False, _props(1, 2, 6000, msg="1" * 32))) is None
+    assert r.feed(InboundMessage(TOPIC, bytes(3000), False, _props(1, 2, 6000, msg="2" * 32))) is None
+    with pytest.raises(TransportError, match="unfinished"):
+        r.feed(InboundMessage(TOPIC, bytes(3000), False, _props(1, 2, 6000, msg="3" * 32)))
+
+
+def test_a_trickle_of_parts_does_not_keep_a_set_alive(tmp_path: Path) -> None:
+    r = Reassembler(tmp_path, stale_after=60)
+    size, count = 100 * 50, 100
+    for i in range(1, 4):
+        assert r.feed(InboundMessage(TOPIC, bytes(50), False, _props(i, count, size))) is None
+    later = time.time() + 120
+    # Parts kept arriving (their files are fresh), but the set is as old as its first part.
+    for part in (tmp_path).glob("*/*/0*"):
+        os.utime(part, (later, later))
+    assert r.purge(now=later) == 1
+    assert _leftovers(tmp_path) == []
