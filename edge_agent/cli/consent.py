@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from edge_agent.cli.device import paths_of
-from edge_agent.config.loader import load_profile
+from edge_agent.cli.common import device_paths, profile_of
 from edge_agent.consent.api import consent_status
 from edge_agent.core.timeparse import parse_duration, parse_time
 from edge_agent.device.homeowner import ConsentChange, grant_live, revoke, set_on_request
@@ -23,26 +22,26 @@ def _report(change: ConsentChange) -> int:
 
 
 def cmd_live(args: argparse.Namespace) -> int:
-    profile, _ = load_profile(args.profile)
+    profile, _ = profile_of(args)
     now = time.time()
     if (args.duration is None) == (args.until is None):
         raise ConfigError("say how long: --for DURATION or --until TIME (live sharing is never open-ended)")
     until = now + parse_duration(args.duration) if args.duration else parse_time(args.until, now)
-    return _report(grant_live(paths_of(args), profile, until=until, daily=args.daily or "", now=now))
+    return _report(grant_live(device_paths(args), profile, until=until, daily=args.daily or "", now=now))
 
 
 def cmd_on_request(args: argparse.Namespace) -> int:
-    profile, _ = load_profile(args.profile)
-    return _report(set_on_request(paths_of(args), profile))
+    profile, _ = profile_of(args)
+    return _report(set_on_request(device_paths(args), profile))
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
-    profile, _ = load_profile(args.profile)
-    return _report(revoke(paths_of(args), profile, args.reason or ""))
+    profile, _ = profile_of(args)
+    return _report(revoke(device_paths(args), profile, args.reason or ""))
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    status = consent_status(paths_of(args))
+    status = consent_status(device_paths(args))
     print(status.summary)
     if status.pending_requests:
         print(f"{status.pending_requests} police request(s) wait for your answer: edge-agent requests list")
@@ -57,18 +56,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--for", dest="duration", metavar="DURATION", help="e.g. 30m, 2h")
     p.add_argument("--until", metavar="TIME", help="ISO 8601 time or HH:MM")
     p.add_argument("--daily", metavar="HH:MM-HH:MM", help="only within these hours each day (local time)")
-    p.add_argument("--profile", help="profile whose consent caps apply (default: the embedded default)")
+    p.add_argument("--profile", help="profile whose consent caps apply (default: the flashed profile)")
     p.set_defaults(func=cmd_live)
     p = consent.add_parser("on-request", help="stream nothing; answer each police request yourself")
-    p.add_argument("--profile", help="profile whose topic prefix applies (default: the embedded default)")
+    p.add_argument("--profile", help="profile whose topic prefix applies (default: the flashed profile)")
     p.set_defaults(func=cmd_on_request)
     p = consent.add_parser("revoke", help="stop sharing now and delete waiting segments (consent off)")
     p.add_argument("--reason", help="optional note for the audit log")
-    p.add_argument("--profile", help="profile whose topic prefix applies (default: the embedded default)")
+    p.add_argument("--profile", help="profile whose topic prefix applies (default: the flashed profile)")
     p.set_defaults(func=cmd_revoke)
     p = consent.add_parser("off", help="the same as revoke")
     p.add_argument("--reason", help="optional note for the audit log")
-    p.add_argument("--profile", help="profile whose topic prefix applies (default: the embedded default)")
+    p.add_argument("--profile", help="profile whose topic prefix applies (default: the flashed profile)")
     p.set_defaults(func=cmd_revoke)
     p = consent.add_parser("show", help="the current consent state")
     p.set_defaults(func=cmd_show)

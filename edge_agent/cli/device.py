@@ -6,23 +6,23 @@ import argparse
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
+from edge_agent.cli.common import device_paths, paths_of, profile_root_of
 from edge_agent.config.identity import enroll, init_identity, load_enrollment, load_identity
 from edge_agent.config.models import Profile, TlsSettings, Zone
-from edge_agent.consent.state import ConsentStore, describe
-from edge_agent.core.files import atomic_write, pid_alive
+from edge_agent.consent.state import ConsentRecord, ConsentStore, describe
+from edge_agent.core.files import atomic_write
 from edge_agent.core.paths import DevicePaths
+from edge_agent.device.agent_state import AgentState, read_agent_state
 from edge_agent.device.daemon import Page, RunOptions, run_agent
 from edge_agent.device.frames import FrameTap
 from edge_agent.device.uplink import describe_outbox
 from edge_agent.errors import ConfigError
+from edge_agent.transport.model import parse_broker_url
 
 log = logging.getLogger(__name__)
-
-
-def paths_of(args: argparse.Namespace) -> DevicePaths:
-    return DevicePaths(Path(args.data_dir))
 
 
 def cmd_keys_init(args: argparse.Namespace) -> int:
@@ -32,8 +32,9 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    paths = paths_of(args)
+    paths = device_paths(args)
     load_identity(paths)
+    parse_broker_url(args.broker)  # mqtt:// or mqtts://HOST[:PORT], checked now rather than at the first run
     tls = None
     if args.tls_ca:
         tls = TlsSettings(ca_file=args.tls_ca, cert_file=args.tls_cert, key_file=args.tls_key)
@@ -63,7 +64,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             RunOptions(
                 data_dir=paths.root,
                 profile=args.profile,
-                profile_root=Path(args.profile_root) if args.profile_root else None,
+                # --profile-root, else --profile, else the flashed profile when there is one: a flash, then
+                # SIGHUP, then reloads what was flashed.
+                profile_root=Path(args.profile_root) if args.profile_root else (
+                    None if args.profile else profile_root_of(args)),
                 source=args.source,
                 duration=args.duration,
                 realtime=not args.fast,
@@ -81,25 +85,39 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    paths = paths_of(args)
+    """What the records allow, and what the agent is really doing: running, connected, sharing, refused."""
+    paths = device_paths(args)
     record = ConsentStore(paths.consent).current()
     enrollment = load_enrollment(paths)
-    print(describe(record))
+    print(f"device: {load_identity(paths).device_id} ({paths.root})")
+    print(f"consent: {describe(record)}")
     if enrollment is None:
-        print("not enrolled with any crime center: nothing can be shared")
+        print("crime center: not enrolled with any: nothing can be shared")
     else:
         print(f"crime center: {enrollment.center.center_id} via {enrollment.broker}")
+    for line in agent_lines(read_agent_state(paths), record):
+        print(line)
     print(describe_outbox(paths))
-    print("agent: running" if _agent_running(paths) else "agent: not running")
     return 0
 
 
-def _agent_running(paths: DevicePaths) -> bool:
-    try:
-        pid = int(paths.pid.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return False
-    return pid_alive(pid)
+def agent_lines(state: AgentState | None, record: ConsentRecord) -> list[str]:
+    if state is None or not state.alive():
+        lines = ["agent: NOT RUNNING: nothing is recorded or shared now"]
+        if record.is_live_at(time.time()):
+            lines.append("  (the live grant above allows sharing, but no agent is running to share)")
+        return lines
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(state.started_at))
+    lines = [f"agent: running since {since} (pid {state.pid}), profile {state.profile} ({state.profile_source}),"
+             f" camera {state.camera}"]
+    if state.enrolled:
+        link = "connected" if state.connected else "NOT CONNECTED (segments wait in the outbox)"
+        lines.append(f"broker: {link}; {state.delivered} segment(s) delivered in this run")
+        if state.refused:
+            lines.append(f"broker REFUSED {state.refused} segment(s): {state.last_refusal} (not shared; check that "
+                         "the device certificate's common name is this device id)")
+    lines.append("sharing now: yes" if state.sharing and state.connected else "sharing now: no")
+    return lines
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -119,7 +137,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("run", help="run the agent (default: synthetic scene, default profile, consent off)")
     p.add_argument("--source", help="synthetic | usb:N | rtsp://... | FILE | FOLDER | picamera2 (default: profile)")
-    p.add_argument("--profile", help="profile name or .toml path (default: the embedded default)")
+    p.add_argument("--profile", help="profile name or .toml path (default: the flashed profile, else the embedded "
+                   "default)")
     p.add_argument(
         "--profile-root",
         metavar="DIR",

@@ -6,7 +6,7 @@ import argparse
 import json
 import time
 
-from edge_agent.cli.device import paths_of
+from edge_agent.cli.common import device_paths
 from edge_agent.consent.api import approve_request, deny_request, list_requests, show_request
 from edge_agent.consent.requests import InboxEntry
 
@@ -22,7 +22,7 @@ def _line(entry: InboxEntry) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    entries = list_requests(paths_of(args))
+    entries = list_requests(device_paths(args))
     if args.json:
         print(json.dumps([e.to_dict() for e in entries], indent=2, sort_keys=True))
         return 0
@@ -34,7 +34,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    entry = show_request(paths_of(args), args.id)
+    entry = show_request(device_paths(args), args.id)
     if args.json:
         print(json.dumps(entry.to_dict(), indent=2, sort_keys=True))
         return 0
@@ -53,14 +53,14 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    entry = approve_request(paths_of(args), args.id)
+    entry = approve_request(device_paths(args), args.id)
     print(f"approved {entry.id}: the running agent sends the redacted segments of "
           f"{_when(entry.request.start)} to {_when(entry.request.end)}, and nothing else")
     return 0
 
 
 def cmd_deny(args: argparse.Namespace) -> int:
-    entry = deny_request(paths_of(args), args.id, args.reason or "")
+    entry = deny_request(device_paths(args), args.id, args.reason or "")
     print(f"denied {entry.id}: the running agent sends the signed denial to the crime center")
     return 0
 

@@ -6,23 +6,13 @@ import argparse
 import getpass
 import logging
 import time
-from pathlib import Path
 
-from edge_agent.cli.device import paths_of
-from edge_agent.config.loader import load_profile
-from edge_agent.config.models import Profile
-from edge_agent.config.profiles import load_active_profile
+from edge_agent.cli.common import device_paths, paths_of, profile_of
 from edge_agent.errors import ConfigError
 from edge_agent.ui.access import AccessStore
 from edge_agent.ui.listen import DEFAULT_LISTEN
 
 log = logging.getLogger(__name__)
-
-
-def _profile(args: argparse.Namespace) -> Profile:
-    if args.profile_root:
-        return load_active_profile(Path(args.profile_root))[0]
-    return load_profile(args.profile)[0]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -31,8 +21,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from edge_agent.ui.feed import SourceFeed  # noqa: PLC0415
     from edge_agent.ui.server import UiServer  # noqa: PLC0415
 
-    paths = paths_of(args)
-    profile = _profile(args)
+    paths = device_paths(args)
+    profile, _ = profile_of(args)
     context = UiContext(paths, profile, None, any_network=args.any_network)
     context.feed = SourceFeed(profile, context.zones.load(), args.source).start()
     server = UiServer(context, args.listen)
@@ -70,7 +60,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("ui", help="the homeowner's web page (local network only)")
     p.add_argument("--listen", default=DEFAULT_LISTEN, metavar="ADDR:PORT",
                    help=f"where to serve (default {DEFAULT_LISTEN}; only local-network clients are answered)")
-    p.add_argument("--profile", help="profile name or file (default: the embedded default)")
+    p.add_argument("--profile", help="profile name or file (default: the flashed profile)")
     p.add_argument("--profile-root", help="use the flashed, signature-checked profile under this folder")
     p.add_argument("--source", help="camera source for the live view (default: the profile's camera.source)")
     p.add_argument("--any-network", action="store_true",

@@ -53,6 +53,17 @@ def enroll(
     paths: DevicePaths, center_key_file: Path, broker: str, tls: TlsSettings | None, archive_key: str | None
 ) -> Enrollment:
     ident, _, _ = keys.load_center_identity(center_key_file)
+    if tls is not None and tls.cert_file:
+        device, _ = keys.load_device_identity(paths.public)
+        common_name = keys.certificate_common_name(Path(tls.cert_file))
+        if common_name != device.device_id:
+            # The broker's ACL lets a certificate publish only under its own common name: every segment would be
+            # refused (135). Say so now, not after the first share.
+            raise ConfigError(
+                f"{tls.cert_file}: the certificate is for {common_name!r}, this device is {device.device_id!r}; "
+                f"the names must match (keys init --device-id {common_name}, or a certificate for "
+                f"{device.device_id})"
+            )
     if archive_key is not None:
         keys.unb64(archive_key, "--archive-key")
     enrollment = Enrollment(broker=broker, center=ident, tls=tls, archive_x25519=archive_key)

@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -109,3 +110,17 @@ def center_public_keys(ident: CenterIdentityFile, where: str) -> tuple[X25519Pub
 def ensure_private_dir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
     os.chmod(path, 0o700)
+
+
+def certificate_common_name(path: Path) -> str:
+    """The subject's common name of a PEM certificate (the broker's ACLs use it as the MQTT user name)."""
+    try:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the certificate: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise ConfigError(f"{path}: not a PEM certificate") from exc
+    names = cert.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
+    if not names:
+        raise ConfigError(f"{path}: the certificate has no common name")
+    return str(names[0].value)

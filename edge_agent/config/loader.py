@@ -17,7 +17,8 @@ from edge_agent.errors import ConfigError
 M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_PROFILE = "default"
-PROFILE_DIRS = (Path("firmware_profiles"), Path("/etc/edge-agent/profiles"))
+# The source tree's catalogue (found from this file, never from the current directory), then the installed one.
+PROFILE_DIRS = (Path(__file__).resolve().parents[2] / "firmware_profiles", Path("/etc/edge-agent/profiles"))
 
 
 def _line_of(text: str, loc: tuple[int | str, ...]) -> int | None:

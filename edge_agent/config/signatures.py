@@ -76,6 +76,11 @@ def _signed_message(data: bytes) -> bytes:
 
 def sign(path: Path, key_path: Path) -> Path:
     """Sign the profile at ``path`` (validated first: nobody signs a profile that breaks the floor)."""
+    if key_path.suffix == ".pub":
+        raise ConfigError(
+            f"{key_path}: this is the public half of an installer key; sign with the private key "
+            f"{key_path.with_suffix('')} (the device trusts signatures checked against the .pub)"
+        )
     data = read_bytes(path)
     parse_doc(str(path), path, data)
     key = keys.load_ed25519_private(key_path)

@@ -40,6 +40,7 @@ class TransparencyReport:
     start: float
     end: float
     segments_shared: int
+    segments_refused: int  # sealed, then refused by the broker: never shared
     grants: tuple[GrantShares, ...]
     requests_received: int
     requests_approved: int
@@ -61,6 +62,7 @@ def transparency_report(
     end = now if end is None else end
     start = end - DEFAULT_DAYS * 86400.0 if start is None else start
     shares: Counter[str] = Counter()
+    refused: Counter[str] = Counter()
     decisions: Counter[str] = Counter()
     case_of: dict[str, str] = {}
     per_case: dict[str, Counter[str]] = {}
@@ -72,6 +74,8 @@ def transparency_report(
         kind = entry.get("kind")
         if kind == "segment_shared":
             shares[str(entry.get("consent_id", ""))] += 1
+        elif kind == "segment_refused":
+            refused[str(entry.get("consent_id", ""))] += 1
         elif kind == "request_received":
             received += 1
             case = str(entry.get("case_id", ""))
@@ -87,16 +91,19 @@ def transparency_report(
             rejected += 1
         elif kind == "consent_change":
             changes += 1
+    shares.subtract(refused)
     grants = tuple(
         GrantShares(cid, "request" if cid.startswith(REQUEST_PREFIX) else "live grant", n, case_of.get(cid, ""))
         for cid, n in sorted(shares.items())
+        if n > 0
     )
     cases = tuple(
         CaseSummary(case, c["received"], c["approved"], c["denied"], c["expired"])
         for case, c in sorted(per_case.items())
     )
     return TransparencyReport(
-        start=start, end=end, segments_shared=sum(shares.values()), grants=grants, requests_received=received,
+        start=start, end=end, segments_shared=sum(g.segments for g in grants), segments_refused=sum(refused.values()),
+        grants=grants, requests_received=received,
         requests_approved=decisions["approved"], requests_denied=decisions["denied"],
         requests_expired=decisions["expired"], requests_rejected=rejected, consent_changes=changes, cases=cases,
     )
@@ -111,6 +118,8 @@ def format_report(report: TransparencyReport) -> list[str]:
         f"  consent changes: {report.consent_changes}",
         f"  segments shared: {report.segments_shared}",
     ]
+    if report.segments_refused:
+        lines.append(f"  segments refused by the broker (not shared): {report.segments_refused}")
     for grant in report.grants:
         note = f" (case {grant.case_id})" if grant.case_id else ""
         lines.append(f"    {grant.segments:5d} under {grant.kind} {grant.consent_id}{note}")

@@ -10,6 +10,7 @@ its rules.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -28,6 +29,7 @@ from edge_agent.consent.retention import Retention
 from edge_agent.consent.state import ConsentRecord, ConsentStore, describe
 from edge_agent.core.audit import AuditLog
 from edge_agent.core.paths import DevicePaths
+from edge_agent.device.agent_state import AgentState, StateReporter
 from edge_agent.device.consent_gate import ConsentGate
 from edge_agent.device.frames import FrameLoop, FrameTap, RunSummary
 from edge_agent.device.memory import tune_allocator
@@ -77,8 +79,8 @@ class Agent:
         self.summary = RunSummary()
         self.notifier = Notifier()
         enrollment = load_enrollment(self.paths)
-        self.uplink = None if enrollment is None else Uplink(self.identity, enrollment, profile, self.paths)
-        sealer = None if self.uplink is None else self.uplink.sealer(self.audit)
+        self.uplink = None if enrollment is None else Uplink(self.identity, enrollment, profile, self.paths, self.audit)
+        sealer = None if self.uplink is None else self.uplink.sealer()
         self.gate = ConsentGate(ConsentStore(self.paths.consent), self.audit, sealer, profile.consent)
         retention = Retention(self.paths, self.identity.signing_key, profile.retention.hours,
                               profile.retention.max_bytes)
@@ -96,6 +98,9 @@ class Agent:
             summary=self.summary,
         )
         self.page: Page | None = None
+        self.started_at = time.time()
+        self.camera = "online"
+        self.state = StateReporter(self.paths, self.snapshot)
 
     @property
     def policy(self) -> Policy:
@@ -108,6 +113,27 @@ class Agent:
     @property
     def reload_event(self) -> threading.Event:
         return self.loop.reload_event
+
+    @property
+    def profile_source(self) -> str:
+        if self.options.profile_root is not None:
+            return f"flashed under {self.options.profile_root}"
+        return self.options.profile or "embedded default"
+
+    def snapshot(self) -> AgentState:
+        """What ``edge-agent status`` shows of this agent (see :mod:`.agent_state`)."""
+        uplink = self.uplink
+        record = self.gate.current()
+        return AgentState(
+            pid=os.getpid(), started_at=self.started_at, updated_at=time.time(), profile=self.policy.profile.name,
+            profile_source=self.profile_source, camera=self.camera, enrolled=uplink is not None,
+            broker="" if uplink is None else uplink.enrollment.broker,
+            connected=uplink is not None and uplink.link.connected,
+            sharing=uplink is not None and record.is_live_at(time.time()),
+            delivered=0 if uplink is None else uplink.publisher.sent_count,
+            refused=0 if uplink is None else uplink.publisher.rejected_count,
+            last_refusal="" if uplink is None else uplink.publisher.last_rejection,
+        )
 
     def _load_policy(self) -> Policy:
         """The profile this agent runs (the flashed one under ``profile_root``, else ``profile``), with the zones
@@ -135,6 +161,7 @@ class Agent:
             self.uplink.start(record)
         self.retention.start()
         self.share.start()
+        self.state.start()
         self._start_page()
         self.notifier.ready(describe(record))
         try:
@@ -155,6 +182,7 @@ class Agent:
         self.requests.stop()
         if self.uplink is not None:
             self.summary.delivered = self.uplink.stop(drain_timeout=15.0)
+        self.state.stop()
         self.audit.note("agent_stop", frames=self.summary.frames, segments=self.summary.segments,
                         shared=self.summary.shared)
 
@@ -187,6 +215,7 @@ class Agent:
     def camera_state(self, state: str, detail: str) -> None:
         """From the capture thread: the camera failed ("degraded") or is back ("online")."""
         self.summary.events[f"camera_{state}"] += 1
+        self.camera = state
         self.notifier.status(f"camera {state}: {detail}" if detail else f"camera {state}")
         if self.uplink is not None:
             self.uplink.publish_status(self.gate.current(), state, detail)

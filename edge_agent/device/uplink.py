@@ -20,7 +20,7 @@ from edge_agent.device.sealer import Sealer
 from edge_agent.device.status import Status, offline_payload
 from edge_agent.errors import EdgeAgentError, TransportError
 from edge_agent.outbox.drain import OutboxPublisher
-from edge_agent.outbox.spool import Outbox
+from edge_agent.outbox.spool import Outbox, OutboxItem
 from edge_agent.seal import Recipient
 from edge_agent.seal.signed import sign_document
 from edge_agent.transport.mqtt import InboundMessage, MqttLink, Will
@@ -44,7 +44,9 @@ class CenterLink(Protocol):
 
 
 class Uplink:
-    def __init__(self, identity: DeviceIdentity, enrollment: Enrollment, profile: Profile, paths: DevicePaths) -> None:
+    def __init__(
+        self, identity: DeviceIdentity, enrollment: Enrollment, profile: Profile, paths: DevicePaths, audit: AuditLog
+    ) -> None:
         self.identity = identity
         self.enrollment = enrollment
         self.paths = paths
@@ -60,7 +62,8 @@ class Uplink:
             on_message=self._dispatch,
         )
         self._handlers: dict[str, Callable[[bytes], None]] = {}
-        self.publisher = OutboxPublisher(self.outbox, self.link)
+        self.audit = audit
+        self.publisher = OutboxPublisher(self.outbox, self.link, on_rejected=self._refused)
         self.recipients = [Recipient(key) for key in center_recipient_keys(enrollment)]
 
     def listen(self, topic: str, handler: Callable[[bytes], None]) -> None:
@@ -73,16 +76,21 @@ class Uplink:
         if handler is not None:
             handler(message.payload)
 
+    def _refused(self, item: OutboxItem, reason: str) -> None:
+        """The broker refused a segment for good: it was not shared after all, and the log says so (the
+        transparency report counts it out)."""
+        self.audit.note("segment_refused", segment=item.seq, consent_id=item.consent_id, reason=reason[:200])
+
     def listen_requests(self, handler: Callable[[bytes], None]) -> None:
         self.listen(self.topics.requests, handler)
 
-    def sealer(self, audit: AuditLog) -> Sealer:
+    def sealer(self) -> Sealer:
         return Sealer(
             self.identity,
             recipients=self.recipients,
             outbox=self.outbox,
             topic=self.topics.segments,
-            audit=audit,
+            audit=self.audit,
             state_path=self.paths.state,
         )
 

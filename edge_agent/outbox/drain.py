@@ -31,6 +31,7 @@ class OutboxPublisher:
         link: MqttLink,
         *,
         on_sent: Callable[[OutboxItem], None] | None = None,
+        on_rejected: Callable[[OutboxItem, str], None] | None = None,
         window: int = 4,
         content_type: str | None = "application/octet-stream",
     ) -> None:
@@ -39,6 +40,8 @@ class OutboxPublisher:
         self._outbox = outbox
         self._link = link
         self._on_sent = on_sent
+        self._on_rejected = on_rejected
+        self.last_rejection = ""
         self._window = window
         self._content_type = content_type
         self._wake = threading.Event()
@@ -100,8 +103,7 @@ class OutboxPublisher:
         while self._in_flight and self._in_flight[0][1].done:
             item, result = self._in_flight.popleft()
             if result.refused:
-                self._outbox.reject(item, self._refusal(result))
-                self._rejected += 1
+                self._reject(item, self._refusal(result))
             elif result.abandoned:
                 log.info("segment %d stays in the outbox: the link stopped", item.seq)
             else:
@@ -109,6 +111,17 @@ class OutboxPublisher:
                 self._sent += 1
                 log.debug("segment %d delivered", item.seq)
                 self._report_sent(item)
+
+    def _reject(self, item: OutboxItem, reason: str) -> None:
+        self._outbox.reject(item, reason)
+        self._rejected += 1
+        self.last_rejection = reason
+        if self._on_rejected is None:
+            return
+        try:
+            self._on_rejected(item, reason)
+        except Exception:
+            log.exception("on_rejected callback failed for segment %d", item.seq)
 
     @staticmethod
     def _refusal(result: PublishResult) -> str:
@@ -143,8 +156,7 @@ class OutboxPublisher:
                 result = self._link.publish(item.topic, blob, qos=1, content_type=self._content_type)
             except TransportError as exc:
                 # Nothing will make this item publishable (bad topic, too large for any part size).
-                self._outbox.reject(item, str(exc))
-                self._rejected += 1
+                self._reject(item, str(exc))
                 continue
             result.add_done_callback(self._wake.set)
             self._in_flight.append((item, result))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +14,10 @@ from edge_agent.outbox.spool import Outbox
 from tests.integration.spine_helpers import CenterThread, grant_live, make_setup, run_device, wait_for
 
 
-def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def _run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", *args], check=False, capture_output=True, text=True, cwd=cwd, timeout=120
+        [sys.executable, "-m", *args], check=False, capture_output=True, text=True, cwd=cwd, timeout=120,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -69,6 +71,7 @@ def test_bad_source_is_one_line(tmp_path):
 
 
 def test_grant_needs_a_bound_and_respects_the_cap(tmp_path):
+    assert _run("edge_agent", "--data-dir", str(tmp_path), "keys", "init").returncode == 0
     _assert_one_line_error(_run("edge_agent", "--data-dir", str(tmp_path), "consent", "live"), "--for")
     _assert_one_line_error(
         _run("edge_agent", "--data-dir", str(tmp_path), "consent", "live", "--for", "3d"), "cap"
@@ -76,10 +79,23 @@ def test_grant_needs_a_bound_and_respects_the_cap(tmp_path):
 
 
 def test_run_without_arguments_says_nothing_is_shared(tmp_path):
-    proc = _run("edge_agent", "run", "--duration", "2", cwd=tmp_path)
+    # Without --data-dir the agent uses the service's folder ($EDGE_AGENT_DATA_DIR here), never the current one.
+    data = tmp_path / "state"
+    proc = _run("edge_agent", "run", "--duration", "2", cwd=tmp_path, env={"EDGE_AGENT_DATA_DIR": str(data)})
     assert proc.returncode == 0, proc.stderr
     assert "nothing is shared" in proc.stderr.lower() or "nothing can be shared" in proc.stderr.lower()
-    assert (tmp_path / "edge-data" / "device.pub.json").exists()
+    assert (data / "device.pub.json").exists()
+    assert not (tmp_path / "edge-data").exists()
+
+
+@pytest.mark.parametrize("command", [["consent", "revoke"], ["consent", "show"], ["status"], ["requests", "list"],
+                                     ["audit", "show"], ["transparency"]])
+def test_consent_commands_refuse_a_folder_without_a_device(tmp_path, command):
+    """`cd /tmp && edge-agent consent revoke` must not say "OFF" for a device it never saw."""
+    elsewhere = tmp_path / "not-a-device"
+    proc = _run("edge_agent", *command, cwd=tmp_path, env={"EDGE_AGENT_DATA_DIR": str(elsewhere)})
+    _assert_one_line_error(proc, str(elsewhere), "no device")
+    assert not elsewhere.exists()  # and nothing was created there
 
 
 def test_center_errors_are_one_line(tmp_path):

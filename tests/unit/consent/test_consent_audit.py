@@ -18,6 +18,7 @@ from edge_agent.seal.signed import sign_document
 
 @pytest.fixture
 def log_dir(tmp_path):
+    init_identity(DevicePaths(tmp_path), "audit-device")  # the audit commands act only on a device's folder
     log = AuditLog(DevicePaths(tmp_path).audit)
     for i in range(5):
         log.append("segment_shared", segment=i, consent_id="c-00000000000000aa", header_hash=f"{i:064x}")
@@ -74,7 +75,6 @@ def test_reordered_entries_are_named(log_dir, capsys):
 
 def test_truncation_is_caught_against_the_signed_head(log_dir, capsys):
     paths = DevicePaths(log_dir)
-    init_identity(paths, "dev-audit")
     identity = load_identity(paths)
     head = AuditLog(paths.audit).head()
     signed = sign_document(loghead_document(head, identity.device_id, 0.0), identity.signing_key)
