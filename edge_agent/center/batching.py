@@ -10,9 +10,10 @@ The batch does not wait for more messages than are queued: the broker holds back
 acknowledgements (its in-flight window), so waiting would only add latency. Under load, messages queue up while
 the previous batch is being synced, which is what makes batches.
 
-Memory: messages received and not yet committed are held up to ``max_bytes``; past that, :meth:`BatchIngest.put`
-waits (it runs on the network thread, so the broker, getting no acknowledgements, sends nothing more). A flood of
-large message parts costs at most ``max_bytes`` plus one message.
+Memory: messages received and not yet handled are held up to ``max_bytes``; past that, :meth:`BatchIngest.put`
+waits (it runs on the network thread, so the broker, getting no acknowledgements, sends nothing more). A handled
+message waits for its acknowledgement without its payload. A flood of large message parts costs at most
+``max_bytes`` plus the message being received.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class BatchIngest:
         self._last_idle = time.monotonic()
         self._queue: queue.SimpleQueue[InboundMessage | None] = queue.SimpleQueue()
         self._room = threading.Condition()
-        self._held = 0  # bytes received and not yet committed
+        self._held = 0  # bytes received and not yet handled
         self._closed = False
         self.batch_sizes: Counter[int] = Counter()
 
@@ -95,9 +96,8 @@ class BatchIngest:
                 continue
             if first is None:
                 return
-            taken, batch, closing = self._take(first)
+            batch, closing = self._take(first)
             self._commit(batch)
-            self._release(taken)
             self._maybe_idle()
 
     def _maybe_idle(self) -> None:
@@ -109,24 +109,25 @@ class BatchIngest:
         except Exception:  # housekeeping must never stop intake
             log.exception("housekeeping failed")
 
-    def _take(self, first: InboundMessage) -> tuple[list[InboundMessage], list[InboundMessage], bool]:
+    def _take(self, first: InboundMessage) -> tuple[list[InboundMessage], bool]:
         """Handle ``first`` and whatever is already queued (up to the batch size and time window). Returns the
-        messages taken, those answered (to acknowledge), and whether the close marker came."""
-        taken: list[InboundMessage] = []
+        answered messages (without their payloads: to acknowledge), and whether the close marker came."""
         batch: list[InboundMessage] = []
+        taken = 0
         deadline = time.monotonic() + self._window_s
         msg: InboundMessage | None = first
         while msg is not None:
-            taken.append(msg)
+            taken += 1
             if self._handled(msg):
-                batch.append(msg)
-            if len(taken) >= self._batch_max or time.monotonic() >= deadline:
-                return taken, batch, False
+                batch.append(msg.without_payload())
+            self._release(len(msg.payload))  # handled: its bytes are no longer held for it
+            if taken >= self._batch_max or time.monotonic() >= deadline:
+                return batch, False
             try:
                 msg = self._queue.get_nowait()
             except queue.Empty:
-                return taken, batch, False
-        return taken, batch, True  # the close marker: commit this batch and stop
+                return batch, False
+        return batch, True  # the close marker: commit this batch and stop
 
     def _handled(self, msg: InboundMessage) -> bool:
         try:
@@ -148,7 +149,7 @@ class BatchIngest:
         for msg in batch:
             self._ack(msg)
 
-    def _release(self, taken: list[InboundMessage]) -> None:
+    def _release(self, size: int) -> None:
         with self._room:
-            self._held -= sum(len(m.payload) for m in taken)
+            self._held -= size
             self._room.notify_all()

@@ -23,7 +23,9 @@ from edge_agent.center.deadletter import DeadLetters
 from edge_agent.center.ingest import Ingestor, IngestResult
 from edge_agent.center.keys import CenterKeys, CenterPaths, DeviceRegistry
 from edge_agent.center.presence import PresenceBook
-from edge_agent.errors import EdgeAgentError, TransportError
+from edge_agent.errors import EdgeAgentError, OpenError, TransportError
+from edge_agent.seal import peek_head
+from edge_agent.seal.signed import MAX_DOCUMENT_LEN
 from edge_agent.transport.model import InboundMessage
 from edge_agent.transport.reassembly import Reassembler
 from edge_agent.transport.topics import (
@@ -62,7 +64,7 @@ class Intake:
         self.registry = registry
         self.ingestor = Ingestor(paths, keys, registry, topic_prefix, counts, check_consent=check_consent,
                                  durable=durable)
-        self.reassembler = Reassembler(paths.parts, admit=self._enrolled_topic)
+        self.reassembler = Reassembler(paths.parts, admit=self._enrolled_topic, screen=self._screen)
         self.presence = PresenceBook(paths.status)
         self.deadletters = DeadLetters(paths.deadletter)
         self.tries = tries
@@ -120,6 +122,17 @@ class Intake:
     def _enrolled_topic(self, topic: str) -> bool:
         device, _ = self._where(topic)
         return device is not None and self.registry(device) is not None
+
+    def _screen(self, topic: str, head: bytes, size: int) -> str:
+        """Before a joined message is read into memory: can it be what its topic carries, from that device?"""
+        device, kind = self._where(topic)
+        if kind != SEGMENTS:
+            return "" if size <= MAX_DOCUMENT_LEN else "a document larger than any signed document"
+        try:
+            header = peek_head(head, size)
+        except OpenError:
+            return "not a sealed segment"
+        return "" if header.device_id == device else "a sealed segment of another device"
 
     def _handle(self, msg: InboundMessage) -> IngestResult:
         device, kind = parse_topic(self.prefix, msg.topic)  # TransportError: refused

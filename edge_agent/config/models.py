@@ -154,6 +154,16 @@ class Profile(Strict):
             raise ValueError("camera.detect_width/detect_height must not exceed camera.width/height")
         return self
 
+    @model_validator(mode="after")
+    def _segments_fit_the_center(self) -> Profile:
+        longest = max(self.segment.seconds, self.segment.live_seconds)
+        if policy.segment_bytes_bound(self.camera.bitrate_kbps, longest) > policy.MAX_SEGMENT_BYTES:
+            raise ValueError(
+                f"camera.bitrate_kbps x segment.seconds could make segments larger than the "
+                f"{policy.MAX_SEGMENT_BYTES >> 20} MiB the crime center accepts: lower one of them"
+            )
+        return self
+
 
 class DeviceIdentityFile(Strict):
     """The public identity a device hands to the crime center (``device.pub.json``)."""

@@ -21,6 +21,15 @@ from pydantic import BaseModel
 MAX_LIVE_GRANT_HOURS = 24.0
 MAX_REQUEST_WINDOW_HOURS = 24.0
 MAX_RETENTION_HOURS = 24.0 * 7
+# The largest sealed segment the crime center accepts (and reassembles from parts): a profile whose bitrate and
+# segment length could make a larger one, with room for x264 to overshoot its target twofold, is refused.
+MAX_SEGMENT_BYTES = 64 << 20
+SEGMENT_OVERSHOOT = 2.0
+
+
+def segment_bytes_bound(bitrate_kbps: float, seconds: float) -> float:
+    """The most bytes a segment of ``seconds`` at ``bitrate_kbps`` is allowed for (the overshoot included)."""
+    return bitrate_kbps * 1000.0 / 8.0 * seconds * SEGMENT_OVERSHOOT
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,11 +6,13 @@
 
 from edge_agent.core.canon import canonical_json
 from edge_agent.seal.envelope import (
+    HEAD_MAX,
     OpenedSegment,
     Recipient,
     SealedSegment,
     open_segment,
     peek_device_id,
+    peek_head,
     seal_segment,
     verify_segment,
 )
@@ -18,6 +20,7 @@ from edge_agent.seal.header import EnvelopeHeader, RecipientEntry
 from edge_agent.seal.signed import sign_document, verify_document
 
 __all__ = [
+    "HEAD_MAX",
     "EnvelopeHeader",
     "OpenedSegment",
     "Recipient",
@@ -26,6 +29,7 @@ __all__ = [
     "canonical_json",
     "open_segment",
     "peek_device_id",
+    "peek_head",
     "seal_segment",
     "sign_document",
     "verify_document",

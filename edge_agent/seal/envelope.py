@@ -218,24 +218,38 @@ def build_envelope(
     return SealedSegment(meta=meta, consent_id=consent_id, header_hash=header_hash.hex(), blob=blob)
 
 
-def _parse(blob: bytes) -> _Parsed:
-    """Check the framing and the header; nothing is verified yet."""
-    if not isinstance(blob, bytes | bytearray) or len(blob) < PREFIX.size + SIG_LEN:
+HEAD_MAX = PREFIX.size + MAX_HEADER_LEN  # enough leading bytes of any envelope for :func:`peek_head`
+
+
+def peek_head(head: bytes | memoryview, total_len: int) -> EnvelopeHeader:
+    """The header of an envelope of ``total_len`` bytes, from its leading bytes (``HEAD_MAX`` always suffice).
+
+    Checks the framing against ``total_len`` and the header's fields; nothing is verified. Lets a receiver refuse
+    what cannot be a sealed segment before it reads the whole of it into memory. Raises :class:`OpenError` only.
+    """
+    if len(head) < PREFIX.size or total_len < PREFIX.size + SIG_LEN:
         raise OpenError()
-    magic, version, header_len, declared_body = PREFIX.unpack_from(blob)
+    magic, version, header_len, declared_body = PREFIX.unpack_from(head)
     if magic != MAGIC or version != VERSION or not 1 <= header_len <= MAX_HEADER_LEN:
         raise OpenError()
-    if PREFIX.size + header_len + declared_body + SIG_LEN != len(blob):
+    if PREFIX.size + header_len + declared_body + SIG_LEN != total_len or len(head) < PREFIX.size + header_len:
         raise OpenError()
-    view = memoryview(blob)
-    header_end = PREFIX.size + header_len
-    header_bytes = bytes(view[PREFIX.size : header_end])
-    header = decode_header(header_bytes)
+    header = decode_header(bytes(head[PREFIX.size : PREFIX.size + header_len]))
     if body_len(header.plaintext_len, header.chunk_size) != declared_body:
         raise OpenError()
+    return header
+
+
+def _parse(blob: bytes) -> _Parsed:
+    """Check the framing and the header; nothing is verified yet."""
+    if not isinstance(blob, bytes | bytearray):
+        raise OpenError()
+    view = memoryview(blob)
+    header = peek_head(view[:HEAD_MAX], len(blob))
+    header_end = PREFIX.size + PREFIX.unpack_from(blob)[2]
     return _Parsed(
         header=header,
-        header_hash=hashlib.sha256(header_bytes).digest(),
+        header_hash=hashlib.sha256(view[PREFIX.size : header_end]).digest(),
         signed=view[: len(blob) - SIG_LEN],
         body=view[header_end : len(blob) - SIG_LEN],
         signature=bytes(view[len(blob) - SIG_LEN :]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -90,6 +90,12 @@ class InboundMessage:
     content_type: str | None = None
     qos: int = 1
     mid: int = 0  # the packet id, for :meth:`MqttLink.ack` when the link acknowledges manually
+    # Which delivery this is, for :meth:`MqttLink.ack`: a copy without the payload (``without_payload``) can be
+    # acknowledged, so a receiver need not keep the bytes until it acknowledges.
+    ack_token: object = field(default=None, compare=False, repr=False)
+
+    def without_payload(self) -> InboundMessage:
+        return replace(self, payload=b"")
 
     def property(self, key: str) -> str | None:
         """The first user property named ``key``."""
@@ -99,7 +105,7 @@ class InboundMessage:
         return None
 
 
-def inbound_message(message: Any) -> InboundMessage | None:
+def inbound_message(message: Any, ack_token: object = None) -> InboundMessage | None:
     """Convert a received paho message (None, and logged, if its topic is not UTF-8)."""
     try:
         topic = message.topic
@@ -115,4 +121,5 @@ def inbound_message(message: Any) -> InboundMessage | None:
         content_type=getattr(props, "ContentType", None),
         qos=int(message.qos),
         mid=int(message.mid),
+        ack_token=ack_token,
     )

@@ -98,10 +98,10 @@ class MqttLink:
         self._max_packet_size: int | None = None
         self._loop_running = False
         self._stopping = False
-        # Messages received on the current connection and not acknowledged yet, by packet id (manual_ack only).
-        # Kept as the very objects handed out, so that a late ack of a message from an earlier connection can
-        # never acknowledge a different message that reuses its packet id.
-        self._unacked: dict[int, InboundMessage] = {}
+        # Messages received on the current connection and not acknowledged yet, by packet id (manual_ack only):
+        # the token of each delivery, so that a late ack of a message from an earlier connection can never
+        # acknowledge a different message that reuses its packet id (and no payload is kept here).
+        self._unacked: dict[int, object] = {}
         self._manual_ack = manual_ack
         self._client = new_client(
             self.address, client_id=client_id, tls=tls, will=will, max_inflight=max_inflight, manual_ack=manual_ack
@@ -378,7 +378,7 @@ class MqttLink:
         if not self._manual_ack or message.qos == 0:
             return False
         with self._lock:
-            if self._unacked.get(message.mid) is not message:
+            if message.ack_token is None or self._unacked.get(message.mid) is not message.ack_token:
                 return False
             del self._unacked[message.mid]
         rc = self._client.ack(message.mid, message.qos)
@@ -388,10 +388,11 @@ class MqttLink:
         return True
 
     def _handle_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
-        inbound = inbound_message(message)
+        token = object()
+        inbound = inbound_message(message, token)
         if inbound is not None and self._manual_ack and inbound.qos > 0:
             with self._lock:
-                self._unacked[inbound.mid] = inbound
+                self._unacked[inbound.mid] = token
         elif inbound is None and self._manual_ack and message.qos > 0:
             client.ack(message.mid, message.qos)  # dropped (topic not UTF-8): nothing to make durable
         if inbound is None or self._on_message is None:

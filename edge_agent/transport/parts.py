@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from edge_agent.config.policy import MAX_SEGMENT_BYTES
 from edge_agent.errors import TransportError
 from edge_agent.transport.model import InboundMessage
 
@@ -26,10 +27,10 @@ PART = "part"
 MSG = "msg"
 SHA256 = "sha256"
 SIZE = "size"
-# A split message is at most MAX_PAYLOAD bytes in at most MAX_PARTS parts: a little above the largest segment a
-# profile can make (config.models caps bitrate x segment length to fit), so a hostile sender cannot make the
+# A split message is at most MAX_PAYLOAD bytes in at most MAX_PARTS parts: the largest segment a profile may make
+# (config.models refuses a bitrate and segment length that could exceed it), so a hostile sender cannot make the
 # center keep or join more. 1,024 parts of that size need a broker maximum packet size of at least 64 KiB.
-MAX_PAYLOAD = 64 << 20
+MAX_PAYLOAD = MAX_SEGMENT_BYTES
 MAX_PARTS = 1024
 PACKET_MARGIN = 256  # room kept free in every part beyond what we compute, in case a broker counts differently
 MIN_PART = 1024

@@ -12,7 +12,9 @@ chooses ends up in a path. The worker whose write completes a set claims it with
 can win), checks the parts' lengths, copies them into one file while hashing them chunk by chunk, and only when
 the SHA-256 matches reads that file into memory: one buffer of the declared size.
 
-Bounds: a sender (a topic) is admitted only if ``admit`` says so (the center admits enrolled devices only); a set
+Bounds: a sender (a topic) is admitted only if ``admit`` says so (the center admits enrolled devices only); a joined
+payload is read into memory only if ``screen`` accepts its first bytes (the center checks they begin a sealed
+segment of that device, with a header that parses and a length that fits); a set
 is at most :data:`MAX_PAYLOAD` bytes in :data:`MAX_PARTS` parts, and every part's length must fit its place
 (:func:`edge_agent.transport.parts.part_length_fits`), so a set holds at most about twice its size; a sender has at
 most ``max_open_sets`` unfinished sets of at most ``max_open_bytes`` declared bytes; a set that has not completed
@@ -44,6 +46,7 @@ _CREATED = ".created"
 _PART_FILE_RE = re.compile(r"^[0-9]{6}$")
 _SET_RE = re.compile(r"^[0-9a-f]{64}-([0-9]{1,12})$")
 _READ_CHUNK = 1 << 20
+_HEAD_BYTES = 128 << 10  # what ``screen`` sees of a joined payload before the whole is read into memory
 MAX_OPEN_SETS = 8
 MAX_OPEN_BYTES = 2 * MAX_PAYLOAD
 FILE_MODE = 0o600
@@ -84,12 +87,14 @@ class Reassembler:
         *,
         stale_after: float = 600.0,
         admit: Callable[[str], bool] | None = None,
+        screen: Callable[[str, bytes, int], str] | None = None,
         max_open_sets: int = MAX_OPEN_SETS,
         max_open_bytes: int = MAX_OPEN_BYTES,
     ) -> None:
         self.folder = folder
         self.stale_after = stale_after
         self._admit = admit
+        self._screen = screen
         self.max_open_sets = max_open_sets
         self.max_open_bytes = max_open_bytes
         make_dirs(self.folder / _DONE, DIR_MODE)
@@ -159,6 +164,11 @@ class Reassembler:
             joined = claimed / "joined"
             if not _lengths_fit(paths, info.size) or _join(paths, joined) != info.sha256:
                 raise TransportError(f"a split message on {topic} failed its length or SHA-256 check")
+            if self._screen is not None:
+                with open(joined, "rb") as f:
+                    refusal = self._screen(topic, f.read(_HEAD_BYTES), info.size)
+                if refusal:
+                    raise TransportError(f"a split message on {topic} refused: {refusal}")
             data = joined.read_bytes()  # one buffer of the payload's size, not parts joined into a second copy
             if len(data) != info.size:
                 raise TransportError(f"a split message on {topic} changed while it was joined")

@@ -100,3 +100,12 @@ def test_own_zone_setting_is_not_mistaken_for_weakening() -> None:
 def test_several_violations_are_all_named() -> None:
     message = _refusal("[consent]\nmax_live_hours = 48\nrequired = false\n")
     assert "'hard-caps'" in message and "'consent-gate'" in message
+
+
+def test_a_profile_whose_segments_could_outgrow_the_center_is_refused() -> None:
+    """The center accepts sealed segments of at most 64 MiB: 20 Mbit/s for 60 s (150 MB) could never arrive."""
+    base = 'name = "big"\n[camera]\nbitrate_kbps = 20000\n[segment]\nseconds = {}\n'
+    with pytest.raises(ConfigError, match="64 MiB"):
+        parse_toml("big.toml", base.format(60), Profile)
+    assert parse_toml("ok.toml", base.format(10), Profile).segment.seconds == 10
+    assert policy.segment_bytes_bound(20000, 10) <= policy.MAX_SEGMENT_BYTES
