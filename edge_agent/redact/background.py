@@ -239,7 +239,7 @@ class BackgroundModel:
             planes = [image] if image.ndim == 2 else [image[:, :, c] for c in range(channels)]
             for plane, curve in zip(planes, curves, strict=True):
                 if curve is not None:
-                    plane += np.interp(plane, LIGHT_LEVELS, curve).astype(np.float32)
+                    np.add(plane, np.interp(plane, LIGHT_LEVELS, curve).astype(np.float32), out=plane)
 
     def _start(self, t: float) -> None:
         stack = np.stack(self._warm)

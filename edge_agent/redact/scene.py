@@ -17,11 +17,12 @@ whole view), or when fewer than ``threshold`` of them are in place *and* the oth
 turned the view by a degree or two). People hide landmarks at random and never move them together, so a crowd,
 a visitor at the door or a parked car do not make a shift while some of the view stays visible around them.
 
-The reference is the per-pixel median of the first frames (as many as the background model's warm-up, which masks
-them anyway), so that landmarks are not put on people walking through the first frame. It follows slow changes (the sun moving, a plant growing) with a time constant of
-``FOLLOW_SECONDS`` from frames that are not shifts, and its landmarks are picked again every
-``RESELECT_SECONDS``; a knock is sudden, and is caught within ``frames`` frames, before it could be learnt. A view
-with too few landmarks (a blank wall, darkness) falls back to comparing maps of edge strength, as before.
+The reference is the per-pixel median of the first frames (as many as the background model's warm-up, which
+masks them anyway), so that landmarks are not put on people walking through the first frame. It follows slow
+changes (the sun moving, a plant growing) with a time constant of ``FOLLOW_SECONDS`` from frames that are not
+shifts, and its landmarks are picked again every ``RESELECT_SECONDS``; a knock is sudden, and is caught within
+``frames`` frames, before it could be learnt. A view with too few landmarks (a blank wall, darkness) falls back
+to comparing maps of edge strength, as before.
 """
 
 from __future__ import annotations
@@ -50,11 +51,9 @@ MIN_CALIBRATION_FRAMES = 3
 MAX_TRACK_ERROR = 0.35  # mean absolute difference of the normalised patches for a landmark to count as found
 FOLLOW_SECONDS = 60.0
 RESELECT_SECONDS = 10.0
-_LK = {
-    "winSize": (15, 15),
-    "maxLevel": 3,
-    "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03),
-}
+LK_WINDOW = (15, 15)
+LK_LEVELS = 3  # pyramid levels: a move of up to about 8 window widths at the detection size is followed
+LK_STOP = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03)
 
 
 def _grey(image: Image) -> FloatImage:
@@ -175,7 +174,15 @@ class SceneGuard:
             return self.last_in_place < self.threshold
         assert self._normalised is not None
         current = normalise(grey)
-        found, status, error = cv2.calcOpticalFlowPyrLK(self._normalised, current, self._points, None, **_LK)
+        found, status, error = cv2.calcOpticalFlowPyrLK(
+            self._normalised,
+            current,
+            self._points,
+            self._points.copy(),
+            winSize=LK_WINDOW,
+            maxLevel=LK_LEVELS,
+            criteria=LK_STOP,
+        )
         start = self._points.reshape(-1, 2)
         end = np.asarray(found, dtype=np.float32).reshape(-1, 2)
         ok = (np.asarray(status).reshape(-1) == 1) & (np.asarray(error).reshape(-1) < MAX_TRACK_ERROR * 255.0)
