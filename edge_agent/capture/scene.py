@@ -46,6 +46,9 @@ class Actor:
     offset: float
     scale: float
     colours: tuple[BGR, BGR, BGR, BGR]
+    # Where the horizon is for a camera at head height (the doorstep view); None for the street view from above.
+    horizon: float | None = None
+    head_above_horizon: float = 1.0
 
     def position(self, t: float) -> tuple[float, float, bool] | None:
         """(x, feet, moving) at scene time ``t``, or ``None`` while off stage."""
@@ -61,6 +64,8 @@ class Actor:
 
     def height(self, feet: float) -> float:
         """A person's height as a fraction of the frame height: nearer (lower) people are taller."""
+        if self.horizon is not None:
+            return max(0.01, (feet - self.horizon) * self.head_above_horizon * self.scale)
         return (0.22 + 0.8 * (feet - 0.69)) * self.scale
 
     def person_box(self, cx: float, feet: float, width: int, height: int) -> tuple[int, int, int, int]:

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from edge_agent.capture.base import Frame, Image, SourceInfo
+from edge_agent.capture.doorstep import DOOR_FEET, HEAD_ABOVE_HORIZON, HORIZON, doorstep_routes, render_doorstep
 from edge_agent.capture.pacing import Pacer
 from edge_agent.capture.scene import Actor, Background, Keyframe, draw_car, draw_person, render_background
 
@@ -36,6 +37,7 @@ _SKIN = ((60, 90, 140), (80, 120, 180), (110, 150, 205), (140, 180, 225), (45, 6
 _HAIR = ((20, 20, 25), (30, 50, 80), (60, 90, 140), (160, 160, 165), (15, 30, 45))
 _NOISE_SIGMA = 2.5
 _NOISE_SLACK = 64  # extra noise rows, so each frame reads the noise bank at a different offset
+HEAD_SHARE = 0.2  # the top of a person that counts as the head in the ground truth
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,15 +49,19 @@ class SceneOptions:
     porch: bool = True
     noise: bool = True
     frames: int | None = None
+    # "street": seen from above the door (the default); "doorstep": from a doorbell at head height.
+    view: Literal["street", "doorstep"] = "street"
 
 
 @dataclass(frozen=True, slots=True)
 class PersonTruth:
-    """Where a person is in a frame: ``box`` is (x, y, w, h) in pixels, clipped to the frame."""
+    """Where a person is in a frame: ``box`` is (x, y, w, h) in pixels, clipped to the frame; ``head`` the top
+    fifth of the whole person (the part of them that must never show), clipped the same way."""
 
     box: Box
     where: Literal["sidewalk", "porch"]
     moving: bool
+    head: Box = (0, 0, 0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +87,8 @@ class SyntheticScene:
 
     def __post_init__(self) -> None:
         rng = np.random.default_rng(self.seed)
-        self._background = render_background(self.width, self.height, rng)
+        render = render_doorstep if self.options.view == "doorstep" else render_background
+        self._background = render(self.width, self.height, rng)
         self._actors = _cast(rng, self.options)
         noise = rng.normal(0.0, _NOISE_SIGMA, (self.height + _NOISE_SLACK, self.width, 3))
         self._noise_pos = np.clip(noise, 0, 255).astype(np.uint8)
@@ -111,10 +118,14 @@ class SyntheticScene:
         for placed in sorted(self._place(t), key=lambda p: p.feet):
             if placed.actor.kind == "car":
                 continue
-            box = self._clip(placed.actor.person_box(placed.cx, placed.feet, self.width, self.height))
+            whole = placed.actor.person_box(placed.cx, placed.feet, self.width, self.height)
+            box = self._clip(whole)
             if box is not None:
-                where: Literal["sidewalk", "porch"] = "porch" if placed.feet < 0.62 else "sidewalk"
-                found.append(PersonTruth(box, where, placed.moving))
+                x, y, w, h = whole
+                head = self._clip((x, y, w, max(1, round(h * HEAD_SHARE)))) or (0, 0, 0, 0)
+                porch = placed.feet >= DOOR_FEET if self.options.view == "doorstep" else placed.feet < 0.62
+                where: Literal["sidewalk", "porch"] = "porch" if porch else "sidewalk"
+                found.append(PersonTruth(box, where, placed.moving, head))
         return found
 
     def _place(self, t: float) -> Iterator[_Placed]:
@@ -144,7 +155,9 @@ def _colour(rng: np.random.Generator) -> tuple[int, int, int]:
     return (b, g, r)
 
 
-def _person(rng: np.random.Generator, path: tuple[Keyframe, ...], period: float, offset: float) -> Actor:
+def _person(
+    rng: np.random.Generator, path: tuple[Keyframe, ...], period: float, offset: float, horizon: float | None = None
+) -> Actor:
     return Actor(
         kind="person",
         path=path,
@@ -157,6 +170,8 @@ def _person(rng: np.random.Generator, path: tuple[Keyframe, ...], period: float,
             _SKIN[int(rng.integers(len(_SKIN)))],
             _HAIR[int(rng.integers(len(_HAIR)))],
         ),
+        horizon=horizon,
+        head_above_horizon=HEAD_ABOVE_HORIZON,
     )
 
 
@@ -212,6 +227,9 @@ def _car(rng: np.random.Generator) -> Actor:
 
 
 def _cast(rng: np.random.Generator, options: SceneOptions) -> tuple[Actor, ...]:
+    if options.view == "doorstep":
+        routes = doorstep_routes(rng, options.people, options.porch)
+        return tuple(_person(rng, path, period, offset, HORIZON) for path, period, offset in routes)
     actors = [_walker(rng, n) for n in range(options.people)]
     if options.porch:
         actors.append(_visitor(rng))

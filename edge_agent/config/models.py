@@ -67,6 +67,9 @@ class RedactionSettings(Strict):
     """
 
     method: Literal["solid", "pixelate"] = "pixelate"
+    # Faces (and the head of every masked person): pixelated with blocks sized from the face like the rest of the
+    # person, or filled solid black where the homeowner prefers.
+    face_method: Literal["pixelate", "solid"] = "pixelate"
     # Block edge in pixels at 720 lines; scaled with the frame height so the coarseness is the same at any size.
     pixel_block: Annotated[int, Field(ge=8, le=128)] = 16
     own_zone_people_visible: bool = False

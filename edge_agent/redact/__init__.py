@@ -7,9 +7,18 @@ from collections.abc import Sequence
 from edge_agent.config.models import Profile, Zone
 from edge_agent.redact.faces import RetinaFaceDetector
 from edge_agent.redact.people import PassersBy
-from edge_agent.redact.redactor import REASONS, SCENE_SHIFT, RedactedFrame, Redactor
+from edge_agent.redact.redactor import ALL_PARTS, REASONS, SCENE_SHIFT, Parts, RedactedFrame, Redactor
 
-__all__ = ["NO_BUDGET_MS", "REASONS", "SCENE_SHIFT", "RedactedFrame", "Redactor", "build_redactor"]
+__all__ = [
+    "ALL_PARTS",
+    "NO_BUDGET_MS",
+    "REASONS",
+    "SCENE_SHIFT",
+    "Parts",
+    "RedactedFrame",
+    "Redactor",
+    "build_redactor",
+]
 
 # The largest time budget a profile allows: in effect none. Offline there is no deadline, and a frame over the
 # budget is analysed in full all the same; without it the output does not depend on how busy the machine is.
@@ -22,6 +31,7 @@ def build_redactor(
     *,
     seed: int | None = None,
     frame_budget_ms: float | None = None,
+    parts: Parts = ALL_PARTS,
 ) -> Redactor:
     """The redactor the daemon and ``edge-agent redact`` use. ``zones`` default to the profile's zones, and
     ``frame_budget_ms`` to the profile's (``NO_BUDGET_MS`` for none).
@@ -32,11 +42,12 @@ def build_redactor(
     if frame_budget_ms is not None:
         settings = settings.model_copy(update={"frame_budget_ms": frame_budget_ms})
     faces = RetinaFaceDetector(settings.face_score)
-    people = PassersBy(settings, faces)
+    people = PassersBy(settings, faces, parts=parts)
     return Redactor(
         profile.zones if zones is None else zones,
         people,
         settings=settings,
         detect_box=(profile.camera.detect_width, profile.camera.detect_height),
         seed=seed,
+        parts=parts,
     )

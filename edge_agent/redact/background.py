@@ -56,7 +56,7 @@ class Blob:
     area: int
 
 
-def _tone_shift(background: FloatImage, frame: FloatImage) -> npt.NDArray[np.float64] | None:
+def _tone_shift(background: FloatImage, frame: FloatImage, *, curve: bool = True) -> npt.NDArray[np.float64] | None:
     """How far each level of background brightness has moved in ``frame``, at ``LIGHT_LEVELS`` (grey levels);
     None when nothing moved by ``LIGHT_MIN_SHIFT``.
 
@@ -66,6 +66,12 @@ def _tone_shift(background: FloatImage, frame: FloatImage) -> npt.NDArray[np.flo
     object (the spot where someone stood through the warm-up holds their coat's colour in the model, and the
     ground in the frame), and one object must not shift the whole view.
     """
+    if not curve:  # one gain for the whole view (for measuring what the curve does)
+        valid = background > 16.0
+        if int(valid.sum()) < LIGHT_MIN_SAMPLES:
+            return None
+        shift = (float(np.median(frame[valid] / background[valid])) - 1.0) * LIGHT_LEVELS
+        return shift if float(np.abs(shift).max()) >= LIGHT_MIN_SHIFT else None
     bands = np.minimum((background * (LIGHT_BANDS / 256.0)).astype(np.int32), LIGHT_BANDS - 1)
     diff = frame - background
     order = np.argsort(bands, kind="stable")
@@ -81,19 +87,19 @@ def _tone_shift(background: FloatImage, frame: FloatImage) -> npt.NDArray[np.flo
         return None
     levels, shifts, weights = (np.array(column) for column in zip(*known, strict=True))
     keep = np.ones(len(levels), dtype=bool)
-    curve = np.full(LIGHT_BANDS, float(np.median(shifts)))
+    fitted = np.full(LIGHT_BANDS, float(np.median(shifts)))
     for _ in range(LIGHT_FIT_ROUNDS):
         if int(keep.sum()) < 3:
             break
         fit = np.polyfit(levels[keep], shifts[keep], 2, w=np.sqrt(weights[keep]))
         residual = np.abs(np.polyval(fit, levels) - shifts)
-        curve = np.polyval(fit, LIGHT_LEVELS)
+        fitted = np.polyval(fit, LIGHT_LEVELS)
         spread = float(np.median(residual[keep]))
         keep = residual <= max(LIGHT_OUTLIER, 3.0 * spread)
     # The camera's response is monotonic: a brighter part of the background stays at least as bright.
-    mapped = np.maximum.accumulate(LIGHT_LEVELS + curve)
-    curve = np.asarray(mapped - LIGHT_LEVELS, dtype=np.float64)
-    return curve if float(np.abs(curve).max()) >= LIGHT_MIN_SHIFT else None
+    mapped = np.maximum.accumulate(LIGHT_LEVELS + fitted)
+    shift = np.asarray(mapped - LIGHT_LEVELS, dtype=np.float64)
+    return shift if float(np.abs(shift).max()) >= LIGHT_MIN_SHIFT else None
 
 
 def _alpha(dt: float, tau: float) -> float:
@@ -110,7 +116,9 @@ class BackgroundModel:
         min_blob_fraction: float = 2.5e-4,
         *,
         warmup_seconds: float | None = None,
+        tone_curve: bool = True,
     ) -> None:
+        self._tone_curve = tone_curve
         self._warmup_frames = warmup_frames
         self._warmup_seconds = warmup_seconds
         self._warm_since = 0.0
@@ -232,7 +240,7 @@ class BackgroundModel:
             valid = hold[::step, ::step].reshape(-1) == 0
             if int(valid.sum()) < LIGHT_MIN_SHARE * len(valid):
                 valid[:] = True
-        curves = [_tone_shift(b[valid, c], f[valid, c]) for c in range(channels)]
+        curves = [_tone_shift(b[valid, c], f[valid, c], curve=self._tone_curve) for c in range(channels)]
         if all(curve is None for curve in curves):
             return
         for image in (self._bg, self._before):

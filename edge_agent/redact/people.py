@@ -25,7 +25,9 @@ from edge_agent.capture.base import Image
 from edge_agent.config.models import RedactionSettings
 from edge_agent.redact.background import BackgroundModel, Blob, U8Mask
 from edge_agent.redact.faces import FaceDetector
+from edge_agent.redact.masking import SOLID, Cover, PixelBox, subject_block
 from edge_agent.redact.perspective import HeightPrior
+from edge_agent.redact.redactor import ALL_PARTS, Parts, PeopleMask
 from edge_agent.redact.sweep import FaceSweep
 from edge_agent.redact.tracker import Box, Tracker, pad_box
 from edge_agent.redact.zones import Mask, ZoneMasks
@@ -36,6 +38,7 @@ FACE_PADDING = 0.35  # faces: hair, ears and a jittery box
 HEAD_SHARE = 0.35  # in own zones, the top share of a person's box that is masked as the head
 TOP_EXTRA = 0.05  # extra padding above a person's box: the head is what identifies
 EDGE_PIXELS = 1.0  # detection pixels added on every side (see _pad_body)
+PERSON_WIDE = 0.6  # of a box's height: the widest one standing person is (wider boxes hold several side by side)
 # A person below a face, in face boxes (brow to chin): about ten tall, and 3.5 wide with the arms.
 BODY_HEIGHT_FACES = 10.0
 BODY_HALF_WIDTH_FACES = 1.75
@@ -48,6 +51,11 @@ EDGE_WIDTH_SHARE = 0.3  # ... when it is narrower than this share of its height 
 STACK_TALLEST = 1.3  # parts joined into one person are at most this many expected heights tall
 SWEEP_MIN_SCALE = 1.5  # the sweep runs when the frame is at least this much larger than the detection copy
 SWEEP_HOLD_ROUNDS = 2.5  # a face found by the sweep is held this many sweep rounds (it is looked at once a round)
+# How large the face of a person in a box may be: a fifth of a whole standing person's height, and up to 45 % of
+# the box's width where the box is a close person cut by the frame (head and shoulders), at most half its height.
+FACE_OF_HEIGHT = 0.2
+FACE_OF_WIDTH = 0.45
+FACE_OF_HEIGHT_MOST = 0.5
 
 
 def _body_of_face(face: Box) -> Box:
@@ -69,9 +77,14 @@ def _head_band(box: Box, expected_height: float | None = None) -> Box:
 
 
 def _pad_body(box: Box, pad: float) -> Box:
+    """The box grown by ``pad`` of one person's size: left and right by ``pad`` of its width, but of no more
+    than one person's width (``PERSON_WIDE`` of its height) when it holds a group side by side; more above (the
+    head), less below."""
+    w, h = box[2] - box[0], box[3] - box[1]
+    side = pad * min(w, PERSON_WIDE * h) if h > 0 else pad * w
+    x0, y0, x1, y1 = box[0] - side, box[1] - h * (pad + TOP_EXTRA), box[2] + side, box[3] + h * pad / 2
     # One detection pixel more on every side: the foreground's edge is blurred by the shrink to the detection
     # size and eaten by the opening that removes noise, and a person's outline is worth more than a pixel.
-    x0, y0, x1, y1 = pad_box(box, pad, pad + TOP_EXTRA, pad / 2)
     return (x0 - EDGE_PIXELS, y0 - EDGE_PIXELS, x1 + EDGE_PIXELS, y1 + EDGE_PIXELS)
 
 
@@ -89,6 +102,21 @@ def _at_edge(box: Box, width: int) -> Box:
     else:
         x0 -= inward
     return (x0, y0 - EDGE_GROW * h, x1, y1 + EDGE_GROW * h)
+
+
+def _centre_inside(box: Box, other: Box) -> bool:
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return other[0] <= cx <= other[2] and other[1] <= cy <= other[3]
+
+
+def face_size_of(box: Box) -> float:
+    """The largest face a person box may hold, in the box's pixels (see ``FACE_OF_*``)."""
+    w, h = box[2] - box[0], box[3] - box[1]
+    return max(FACE_OF_HEIGHT * h, min(FACE_OF_WIDTH * w, FACE_OF_HEIGHT_MOST * h))
+
+
+def _pixels(box: Box, sx: float, sy: float) -> PixelBox:
+    return (math.floor(box[0] * sx), math.floor(box[1] * sy), math.ceil(box[2] * sx), math.ceil(box[3] * sy))
 
 
 def _raster(boxes: Sequence[Box], sx: float, sy: float, width: int, height: int) -> U8Mask:
@@ -110,12 +138,16 @@ class PassersBy:
         faces: FaceDetector | None,
         *,
         motion: bool = True,
+        parts: Parts = ALL_PARTS,
     ) -> None:
         self._settings = settings
         self._faces = faces
         self._motion = motion
         self._background = BackgroundModel(
-            settings.warmup_frames, settings.absorb_seconds, warmup_seconds=settings.warmup_seconds
+            settings.warmup_frames,
+            settings.absorb_seconds,
+            warmup_seconds=settings.warmup_seconds,
+            tone_curve=parts.tone_curve,
         )
         self._people = Tracker(settings.track_hold_seconds)
         self._face_tracks = Tracker(settings.track_hold_seconds)
@@ -145,9 +177,7 @@ class PassersBy:
         self._lifted = []
         self._count = 0
 
-    def mask(
-        self, image: Image, zones: ZoneMasks, captured_at: float, detect_image: Image
-    ) -> tuple[Mask, tuple[str, ...]]:
+    def mask(self, image: Image, zones: ZoneMasks, captured_at: float, detect_image: Image) -> PeopleMask:
         reasons: tuple[str, ...] = ()
         small = detect_image
         people: list[Box] = []
@@ -164,11 +194,8 @@ class PassersBy:
             faces = self._face_tracks.update(found, captured_at)
             faces += self._sweep_faces(image, small, captured_at, ready=not reasons)
         self._count += 1
-        shape = image.shape
-        bodies = [_body_of_face(face) for face in faces]
-        return self._compose(
-            width=shape[1], height=shape[0], small=small, zones=zones, people=[*people, *bodies], faces=faces
-        ), reasons
+        mask, covers = self._compose(small, zones, size=(image.shape[1], image.shape[0]), people=people, faces=faces)
+        return PeopleMask(mask, reasons, covers)
 
     def _sweep_faces(self, image: Image, small: Image, t: float, *, ready: bool) -> list[Box]:
         """Faces from the full-resolution sweep, in detection-image pixels.
@@ -190,6 +217,10 @@ class PassersBy:
             found = self._sweep.step(image, size)
         scale = small.shape[1] / image.shape[1]
         detections = [(b[0] * scale, b[1] * scale, b[2] * scale, b[3] * scale) for b in found]
+        # The sweep is for people the motion gate cannot see. A face on someone it tracks is covered by that
+        # track, which follows them; held for rounds where it was found, it would mask the empty spot they
+        # walked away from for half a minute (at a doorbell's range the sweep finds every passer-by's face).
+        detections = [d for d in detections if not any(_centre_inside(d, box) for box in self._held)]
         return self._swept.update(detections, t)
 
     def _hold_for_rounds(self, image: Image, size: tuple[int, int], t: float) -> None:
@@ -219,10 +250,10 @@ class PassersBy:
             return False
         boxes: list[Box] = [(b.x0, b.y0, b.x1, b.y1) for b in self._background.blobs(fg, self._one_person)]
         for box in boxes:
-            self._heights.observe(box)
+            self._heights.observe(box, small.shape[0])
         width = small.shape[1]
         held = self._people.update(boxes, t, (width, small.shape[0]))
-        restored = [self._heights.restore(box) for box in held]  # in the order of self._people.tracks
+        restored = [self._heights.restore(box, small.shape[0]) for box in held]  # in the order of self._people.tracks
         self._held = [_at_edge(box, width) for box in restored]
         # A box raised above what was seen (by the track's memory of the person's height or by the prior) may
         # have lost its legs (behind a sign, a car) rather than its head: the head can be at the top of what was
@@ -235,25 +266,32 @@ class PassersBy:
         return True
 
     def _compose(
-        self,
-        *,
-        width: int,
-        height: int,
-        small: Image,
-        zones: ZoneMasks,
-        people: Sequence[Box],
-        faces: Sequence[Box],
-    ) -> Mask:
+        self, small: Image, zones: ZoneMasks, *, size: tuple[int, int], people: Sequence[Box], faces: Sequence[Box]
+    ) -> tuple[Mask, tuple[Cover, ...]]:
+        """The mask at frame size, and the covers that size its blocks by the face each subject may hold."""
         pad = self._settings.box_padding
+        width, height = size
         sx, sy = width / small.shape[1], height / small.shape[0]
-        bodies = [_pad_body(b, pad) for b in people]
-        lifted = [_pad_body(b, pad) for b in self._lifted]
-        bodies += [_head_band(b, self._heights.expected(b[3])) for b in [*bodies, *lifted]]
+        # (padded box, size of the face it may hold) in detection pixels: tracked people, then people below faces.
+        subjects = [(_pad_body(b, pad), face_size_of(b)) for b in [*people, *self._lifted]]
+        subjects += [(_pad_body(_body_of_face(f), pad), max(f[2] - f[0], f[3] - f[1])) for f in faces]
+        bodies = [body for body, _ in subjects]
+        bands = [_head_band(body, self._heights.expected(body[3])) for body in bodies]
         face_boxes = [pad_box(b, FACE_PADDING, FACE_PADDING, FACE_PADDING) for b in faces]
-        public = _raster([*bodies, *face_boxes], sx, sy, width, height)
+        # The seen part of a raised box only adds its head band (the raised box itself is among the people).
+        shown = [*bodies[: len(people)], *bodies[len(people) + len(self._lifted) :], *bands]
+        public = _raster([*shown, *face_boxes], sx, sy, width, height)
         mask = np.asarray(cv2.bitwise_and(public, zones.public_u8), dtype=np.uint8)
         if not self._settings.own_zone_people_visible and zones.has_own:
-            heads = [(b[0], b[1], b[2], b[1] + (b[3] - b[1]) * HEAD_SHARE) for b in bodies]
+            heads = [(b[0], b[1], b[2], b[1] + (b[3] - b[1]) * HEAD_SHARE) for b in shown]
             own = _raster([*heads, *face_boxes], sx, sy, width, height)
             mask |= np.asarray(cv2.bitwise_and(own, zones.own_u8), dtype=np.uint8)
-        return mask.astype(bool)
+        covers: list[Cover] = []
+        for (body, face_size), band in zip(subjects, bands, strict=True):
+            block = subject_block(face_size * sx, 0)
+            covers += [Cover(_pixels(body, sx, sy), block), Cover(_pixels(band, sx, sy), block)]
+        for face, box in zip(faces, face_boxes, strict=True):
+            covers.append(Cover(_pixels(box, sx, sy), subject_block(max(face[2] - face[0], face[3] - face[1]) * sx, 0)))
+        if self._settings.face_method == "solid":
+            covers += [Cover(_pixels(box, sx, sy), SOLID) for box in [*face_boxes, *bands]]
+        return mask.astype(bool), tuple(covers)

@@ -30,7 +30,7 @@ import numpy as np
 
 from edge_agent.capture.base import Frame, Image
 from edge_agent.config.models import RedactionSettings, Zone
-from edge_agent.redact.masking import SOLID_FILL, apply_mask, block_size, fill_solid, shrink
+from edge_agent.redact.masking import SOLID, SOLID_FILL, Cover, apply_covers, block_size, fill_solid, shrink, wide_block
 from edge_agent.redact.scene import SceneGuard
 from edge_agent.redact.zones import Mask, ZoneMasks, rasterise
 
@@ -49,7 +49,8 @@ REASONS = (WARMUP, DETECTOR_ERROR, OVER_BUDGET, SCENE_SHIFT)
 class RedactedFrame:
     """A frame that is safe to encode, store and share. ``fail_closed`` names why wide masking was applied.
 
-    ``mask`` is the exact set of pixels that were changed (neighbour fill, passers-by, fail-closed areas).
+    ``mask`` is the exact set of pixels that were changed (neighbour fill, passers-by, fail-closed areas);
+    ``block`` the pixelation block used over it, and ``covers`` the boxes masked more coarsely (or solid).
     """
 
     index: int
@@ -57,18 +58,50 @@ class RedactedFrame:
     image: Image
     fail_closed: tuple[str, ...] = ()
     mask: Mask | None = None
+    block: int = 0
+    covers: tuple[Cover, ...] = ()
+
+    def block_at(self, x: float, y: float) -> int | None:
+        """The block that masked pixel (x, y): None where it was not masked, 0 where it was filled solid."""
+        if self.mask is None or not self.mask[int(y), int(x)]:
+            return None
+        inside = [c.block for c in self.covers if c.box[0] <= x < c.box[2] and c.box[1] <= y < c.box[3]]
+        if 0 in inside:
+            return 0
+        return max([self.block, *inside])
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """Which of the redactor's mechanisms run: all of them, as shipped. Switching one off is only for measuring
+    what it does (``bench/privacy_eval.py``); no profile can do it."""
+
+    landmarks: bool = True  # the scene guard's landmarks (off: whole-frame edge maps)
+    tone_curve: bool = True  # the background follows the camera's tone curve (off: one gain)
+    subject_blocks: bool = True  # blocks sized from each subject's face (off: the frame's base block)
+
+
+ALL_PARTS = Parts()
+
+
+@dataclass(frozen=True, slots=True)
+class PeopleMask:
+    """What passers-by detection adds to a frame: the ``mask`` at frame size, reasons to fail closed (such as
+    ``"warmup"``), and ``covers`` that coarsen the blocks over each subject by the size of its face."""
+
+    mask: Mask
+    reasons: tuple[str, ...]
+    covers: tuple[Cover, ...] = ()
 
 
 class PeopleMasker(Protocol):
     """Finds what must be masked beyond the static zones (passers-by, moving objects).
 
     ``detect_image`` is the low-resolution copy of ``image`` to analyse. Returns the mask at the size of
-    ``image`` and reasons to fail closed (such as ``"warmup"``).
+    ``image``, reasons to fail closed (such as ``"warmup"``) and covers that coarsen the blocks over subjects.
     """
 
-    def mask(
-        self, image: Image, zones: ZoneMasks, captured_at: float, detect_image: Image
-    ) -> tuple[Mask, tuple[str, ...]]: ...
+    def mask(self, image: Image, zones: ZoneMasks, captured_at: float, detect_image: Image) -> PeopleMask: ...
 
     def reset(self) -> None: ...
 
@@ -92,6 +125,7 @@ class Redactor:
         fail_closed: bool = True,
         clock: Callable[[], float] = time.perf_counter,
         seed: int | None = None,
+        parts: Parts = ALL_PARTS,
     ) -> None:
         self._zones = tuple(zones)
         self._people = people
@@ -105,7 +139,9 @@ class Redactor:
             self._settings.scene_shift_frames,
             calibration_frames=self._settings.warmup_frames,
             calibration_seconds=self._settings.warmup_seconds,
+            landmarks=parts.landmarks,
         )
+        self._parts = parts
         self._recalibrate = False
         self._counts: Counter[str] = Counter()
         self._active: frozenset[str] = frozenset()
@@ -137,21 +173,26 @@ class Redactor:
         shifted = self._fail_closed and self._check_scene(small, frame.captured_at)
         if shifted:
             reasons.append(SCENE_SHIFT)
-        extra = None
+        found = None
         if self._people is not None and not self._scene.shifted:
-            extra = self._run_people(image, zones, frame.captured_at, small, reasons)
+            found = self._run_people(image, zones, frame.captured_at, small, reasons)
         if self._fail_closed and (self._clock() - started) * 1000.0 > self._settings.frame_budget_ms:
             reasons.append(OVER_BUDGET)
-        mask = self._final_mask(zones, extra, reasons)
+        mask = self._final_mask(zones, None if found is None else found.mask, reasons)
         # Neighbours first (solid), then the rest with the configured method.
         rest = mask
         if zones.has_neighbour:
             fill_solid(image, zones.neighbour)
             rest = mask & ~zones.neighbour
         block = block_size(self._settings.pixel_block, height)
-        apply_mask(image, rest, self._settings.method, block, self._rng)
+        if reasons:
+            block = wide_block(height, block)  # masked wide: faces of any size may be anywhere in it
+        covers = () if found is None or SCENE_SHIFT in reasons else found.covers
+        if not self._parts.subject_blocks:
+            covers = tuple(c for c in covers if c.block == SOLID)
+        apply_covers(image, rest, covers, method=self._settings.method, block=block, rng=self._rng)
         self._account(frame.index, reasons)
-        return RedactedFrame(frame.index, frame.captured_at, image, tuple(reasons), mask)
+        return RedactedFrame(frame.index, frame.captured_at, image, tuple(reasons), mask, block, covers)
 
     def _shrink(self, image: Image) -> Image:
         height, width = image.shape[:2]
@@ -169,19 +210,18 @@ class Redactor:
 
     def _run_people(
         self, image: Image, zones: ZoneMasks, captured_at: float, small: Image, reasons: list[str]
-    ) -> Mask | None:
+    ) -> PeopleMask | None:
         assert self._people is not None
         if not self._fail_closed:
-            extra, found = self._people.mask(image, zones, captured_at, small)
-            return extra
+            return self._people.mask(image, zones, captured_at, small)
         try:
-            extra, found = self._people.mask(image, zones, captured_at, small)
+            found = self._people.mask(image, zones, captured_at, small)
         except Exception:  # any detector failure must mask, never pass the frame through
             log.exception("passers-by detection failed; masking wide")
             reasons.append(DETECTOR_ERROR)
             return None
-        reasons.extend(r for r in found if r not in reasons)
-        return extra
+        reasons.extend(r for r in found.reasons if r not in reasons)
+        return found
 
     def _final_mask(self, zones: ZoneMasks, extra: Mask | None, reasons: list[str]) -> Mask:
         if SCENE_SHIFT in reasons:

@@ -109,11 +109,18 @@ class SceneGuard:
     """Latches ``shifted`` after ``frames`` consecutive shifted frames; only ``calibrate`` clears it."""
 
     def __init__(
-        self, threshold: float, frames: int, *, calibration_frames: int = 1, calibration_seconds: float = 0.0
+        self,
+        threshold: float,
+        frames: int,
+        *,
+        calibration_frames: int = 1,
+        calibration_seconds: float = 0.0,
+        landmarks: bool = True,
     ) -> None:
         self.threshold = threshold
         self.frames = frames
         self._calibration = (calibration_frames, calibration_seconds)
+        self._use_landmarks = landmarks
         self._collected: list[FloatImage] = []
         self._collect_since = 0.0
         self._reference: FloatImage | None = None  # grey, following slow changes
@@ -219,6 +226,6 @@ class SceneGuard:
     def _refresh(self, t: float) -> None:
         assert self._reference is not None
         self._normalised = normalise(self._reference)
-        self._points = landmarks(self._normalised)
+        self._points = landmarks(self._normalised) if self._use_landmarks else self._points[:0]
         self._edges = edge_map(self._reference.astype(np.uint8))
         self._picked_at = t
