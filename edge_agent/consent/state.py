@@ -179,20 +179,6 @@ class ConsentStore:
         text = data.get("signed") if isinstance(data, dict) else None
         return text.encode("ascii") if isinstance(text, str) else None
 
-    def history(self) -> list[dict[str, Any]]:
-        """Every signed record written here, oldest first (the wire form: ``{"doc", "kid", "sig"}``)."""
-        if not self.history_path.exists():
-            return []
-        out = []
-        for line in self.history_path.read_text(encoding="utf-8").splitlines():
-            try:
-                wire = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a torn last line after a power cut; the record itself is in consent.json
-            if isinstance(wire, dict) and isinstance(wire.get("doc"), dict):
-                out.append(wire)
-        return out
-
 
 def consent_document(record: ConsentRecord, device_id: str) -> dict[str, Any]:
     """The signed consent message: the record, its kind and the device it belongs to."""

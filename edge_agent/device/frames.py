@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 # x264 would start 1.5 threads per core (6 on a Pi 4); more than 2 gave no gain here and less work per CPU second.
 ENCODER_THREADS = 2
 SIZE_MISMATCH = "frame_size_mismatch"
+SCENE_SHIFT_STATE = "scene_shift"  # a status state (device/status.py)
 
 
 @dataclass(slots=True)
@@ -109,6 +110,7 @@ class FrameLoop:
         self.capture: Capture | HardwareCapture | None = None
         self.fps = policy.profile.camera.fps
         self._fail_closed: tuple[str, ...] = ()
+        self._shifted = False
 
     # -- the camera ------------------------------------------------------------------------------------------
 
@@ -180,6 +182,7 @@ class FrameLoop:
         redacted = self.redactor.redact(frame, detect_image=lores_for_detection(frame, cam))
         if self.tap is not None:
             self.tap.after_redact(redacted, self.redactor.scene_shifted)
+        self._scene_state(self.redactor.scene_shifted)
         self._audit_fail_closed(redacted.fail_closed)
         self.summary.frames += 1
         for reason in redacted.fail_closed:
@@ -207,6 +210,18 @@ class FrameLoop:
             profile_hash=self.policy.hash, first_seq=first_seq, preset=cam.x264_preset,
             bitrate_kbps=cam.bitrate_kbps, threads=min(ENCODER_THREADS, len(os.sched_getaffinity(0))),
         )
+
+    def _scene_state(self, shifted: bool) -> None:
+        """The view moved away from the calibrated scene (or was confirmed again): the status message says so,
+        since nothing is shared meanwhile."""
+        if shifted == self._shifted:
+            return
+        self._shifted = shifted
+        if shifted:
+            self._hooks.camera_state(SCENE_SHIFT_STATE, "the view moved away from the calibrated scene: sharing "
+                                     "paused until the homeowner confirms the scene")
+        else:
+            self._hooks.camera_state("online", "scene confirmed")
 
     def _audit_fail_closed(self, reasons: tuple[str, ...]) -> None:
         """One entry when wide masking starts or its reasons change, one when it ends (not one per frame)."""

@@ -26,7 +26,7 @@ import numpy as np
 from edge_agent.capture import open_source
 from edge_agent.capture.base import Frame, FrameSource, Image
 from edge_agent.config.models import Profile, Zone
-from edge_agent.errors import EdgeAgentError
+from edge_agent.errors import CaptureError, EdgeAgentError
 from edge_agent.redact import Redactor, build_redactor
 from edge_agent.redact.zones import rasterise
 
@@ -155,7 +155,10 @@ class SourceFeed(TwoViews):
         open_frames: Callable[[], FrameSource] | None = None,
     ) -> None:
         super().__init__(profile, zones, make_redactor)
-        self._open = open_frames or (lambda: open_source(spec or profile.camera.source, profile.camera))
+        # Paced: a video file plays at its own rate, as a camera would, instead of being read out in seconds.
+        self._open = open_frames or (
+            lambda: open_source(spec or profile.camera.source, profile.camera, realtime=True)
+        )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._source: FrameSource | None = None
@@ -175,23 +178,33 @@ class SourceFeed(TwoViews):
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        """Show the source until closed; a file or image folder that ends plays again from the start (the page's
+        live view of a recording), one that gives no frame at all is an error."""
         try:
-            self._source = self._open()
-            last = 0.0
-            for frame in self._source.frames():
-                if self._stop.is_set():
-                    break
-                now = time.monotonic()
-                if now - last < 1.0 / MAX_FPS:
-                    continue
-                last = now
-                self._redact(frame, now)
+            while not self._stop.is_set():
+                self._source = self._open()
+                try:
+                    if not self._play(self._source):
+                        raise CaptureError(f"{self._source.info.description}: no frames")
+                finally:
+                    self._source.close()
         except EdgeAgentError as exc:
             log.error("live view stopped: %s", exc)
             self.error = str(exc)
-        finally:
-            if self._source is not None:
-                self._source.close()
+
+    def _play(self, source: FrameSource) -> int:
+        shown = 0
+        last = 0.0
+        for frame in source.frames():
+            if self._stop.is_set():
+                break
+            shown += 1
+            now = time.monotonic()
+            if now - last < 1.0 / MAX_FPS:
+                continue
+            last = now
+            self._redact(frame, now)
+        return shown
 
     def _redact(self, frame: Frame, now: float) -> None:
         with self._lock:

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask, Response, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 
 from edge_agent.consent.state import ConsentRecord, describe
+from edge_agent.device.agent_state import AgentState, read_agent_state
 from edge_agent.errors import EdgeAgentError
 from edge_agent.ui import pages, security
 from edge_agent.ui.context import UiContext
@@ -98,7 +99,16 @@ def status() -> Any:
             "scene_shifted": snap.scene_shifted if snap else False,
             "error": getattr(feed, "error", None),
         },
+        agent=agent_view(read_agent_state(c.paths)),
     )
+
+
+def agent_view(state: AgentState | None) -> dict[str, Any]:
+    """What the running agent says about itself: the records alone do not say whether anything is shared."""
+    if state is None or not state.alive():
+        return {"running": False, "connected": False, "sharing": False, "refused": 0, "last_refusal": ""}
+    return {"running": True, "connected": state.connected, "sharing": state.sharing and state.connected,
+            "refused": state.refused, "last_refusal": state.last_refusal, "enrolled": state.enrolled}
 
 
 def consent_page() -> str:

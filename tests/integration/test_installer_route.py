@@ -21,6 +21,7 @@ from edge_agent.core.paths import DevicePaths
 from edge_agent.devbroker import MOSQUITTO
 from edge_agent.device.agent_state import read_agent_state
 from edge_agent.device.daemon import Agent, RunOptions
+from edge_agent.ui.webapp import agent_view
 from tests.integration.reliability_helpers import PersistentCenter, evidence_seqs, wait_until
 from tests.integration.spine_helpers import SMALL_PROFILE, Setup
 from tests.integration.test_acl import DEPLOY, CenterBroker
@@ -118,6 +119,8 @@ def test_segments_the_broker_refuses_show_in_status_and_are_not_shared(tmp_path:
         out = capsys.readouterr().out
         assert "agent: running" in out and "broker: connected" in out
         assert "REFUSED" in out and "(135)" in out
+        page = agent_view(read_agent_state(paths))  # what the page's /api/status answers
+        assert page["running"] and page["refused"] >= 1 and "135" in page["last_refusal"]
     finally:
         agent.stop_event.set()
         runner.join(timeout=30)

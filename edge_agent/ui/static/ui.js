@@ -42,6 +42,23 @@ function updateBanner(consent) {
   window.location.reload();
 }
 
+// What the agent is really doing, beside what the consent records allow.
+function agentStatus(agent, consent) {
+  const box = document.getElementById("agent-status");
+  if (!box || !agent) return;
+  let text = "";
+  if (agent.refused > 0) {
+    text = "The crime center's broker refused " + agent.refused + " segment(s) (" + agent.last_refusal +
+      "): they were not shared. The device certificate's name must be this device's id.";
+  } else if (!agent.running && consent && consent.state === "live") {
+    text = "Sharing is allowed, but the agent is not running: nothing is being shared.";
+  } else if (agent.running && agent.enrolled && !agent.connected) {
+    text = "The agent cannot reach the crime center's broker: segments wait on the device.";
+  }
+  box.textContent = text;
+  box.hidden = !text;
+}
+
 function livePage() {
   const img = document.getElementById("snapshot");
   const status = document.getElementById("camera-status");
@@ -60,6 +77,7 @@ function livePage() {
           ? "Masking wide (" + cam.fail_closed.join(", ") + "): the redactor cannot vouch for the picture yet."
           : "Picture taken " + new Date(cam.captured_at * 1000).toLocaleTimeString() + ".";
         warning.hidden = !cam.scene_shifted;
+        agentStatus(s.agent, s.consent);
       }
     } catch (e) { /* the next tick retries */ }
   };

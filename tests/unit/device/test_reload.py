@@ -179,3 +179,15 @@ def test_zone_only_change_keeps_the_camera_open(running: Callable[..., Running])
     run.wait(lambda: bool(run.audit("profile_reload")))
     assert run.agent.loop.capture is capture  # same camera settings: not reopened
     assert len(run.agent.policy.zones) == 1
+
+
+def test_scene_shift_is_published_as_the_status_state(tmp_path: Path) -> None:
+    """The status message's "scene_shift" state is sent when the scene guard trips and cleared when confirmed."""
+    run = Running(tmp_path, profile_text())
+    states: list[tuple[str, str]] = []
+    run.agent.camera_state = lambda state, detail: states.append((state, detail))  # type: ignore[method-assign]
+    run.agent.loop._scene_state(True)
+    run.agent.loop._scene_state(True)  # once per change, not per frame
+    run.agent.loop._scene_state(False)
+    assert [s for s, _ in states] == ["scene_shift", "online"]
+    assert "confirms the scene" in states[0][1]
