@@ -22,25 +22,12 @@ from edge_agent.cli import main
 from edge_agent.config.identity import enroll, init_identity
 from edge_agent.core.paths import DevicePaths
 from tests.integration.reliability_helpers import evidence_seqs, wait_until
-from tests.integration.spine_helpers import CenterThread, Setup
+from tests.integration.spine_helpers import SMALL_PROFILE, CenterThread, Setup
 
 PI_ROOT = os.environ.get("EDGE_AGENT_PI_ROOT")
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(not PI_ROOT, reason="no aarch64 emulation root (make pi-smoke prepares one)")
 
-PROFILE = """
-name = "pi-smoke"
-[camera]
-source = "synthetic"
-width = 320
-height = 180
-fps = 10
-detect_width = 160
-detect_height = 90
-[segment]
-seconds = 2
-live_seconds = 2
-"""
 
 
 def _aarch64(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -64,7 +51,7 @@ def test_agent_on_aarch64_seals_segments_an_x86_center_verifies(tmp_path: Path, 
     enroll(device, center_pub, mosquitto.url, None, None)
     assert main(["--data-dir", str(device.root), "consent", "live", "--for", "10m"]) == 0
     profile = tmp_path / "pi.toml"
-    profile.write_text(PROFILE)
+    profile.write_text(SMALL_PROFILE)
     setup = Setup(device, center, profile, mosquitto.url)
     with CenterThread(setup) as running:
         proc = _aarch64("-m", "edge_agent", "--data-dir", str(device.root), "run", "--profile", str(profile),
