@@ -11,6 +11,11 @@ copies of it per 720p frame: large blocks that glibc keeps between trims, and a 
 A segment is cut by capture time, not by frame count: the frame whose ``captured_at - start >= seconds``
 opens the next segment. Presentation times follow capture times too (rounded to the frame rate and kept
 strictly increasing), so frames a live camera dropped show up as a held frame, not as a jump in time.
+
+Presentation times run on across the segments of one recording (one encoder's life): they count from the
+recording's first frame, not from each segment's, so segments played one after the other, or joined end to end
+(``cat *.ts``, FFmpeg's concat), make one stream with no jump back to zero at each cut. MPEG-TS keeps 33 bits
+of a 90 kHz clock, so a recording's times wrap after about 26.5 hours, which players expect of a transport stream.
 """
 
 from __future__ import annotations
@@ -87,7 +92,6 @@ class _Open:
         self.start = start
         self.last_at = start
         self.frames = 0
-        self.last_pts = -1
         self.buffer = io.BytesIO()
         fmt = encoder.container_format
         self.container: Any = av.open(self.buffer, mode="w", format=fmt.name, options=dict(fmt.options))
@@ -148,6 +152,10 @@ class SegmentEncoder:
         self._open: _Open | None = None
         self._ready: Segment | None = None
         self._yuv: np.ndarray[Any, np.dtype[np.uint8]] | None = None  # the I420 buffer reused by every frame
+        # The recording's clock: capture time of its first frame, and the last presentation time given out. Both
+        # outlive each segment, so presentation times run on across cuts.
+        self._epoch: float | None = None
+        self._last_pts = -1
 
     def x264_options(self) -> dict[str, str]:
         options = {"preset": self.preset, "tune": "zerolatency"}
@@ -205,7 +213,9 @@ class SegmentEncoder:
         if (video_frame.width, video_frame.height) != (self.width, self.height):
             # PyAV 18 reads the height of a yuv420p buffer as rows // 6 * 4: two rows short when height % 4 == 2.
             video_frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
-        pts = max(seg.last_pts + 1, round((captured_at - seg.start) * self.rate))
+        if self._epoch is None:
+            self._epoch = captured_at
+        pts = max(self._last_pts + 1, round((captured_at - self._epoch) * self.rate))
         video_frame.pts = pts
         video_frame.time_base = 1 / self.rate
         for packet in seg.stream.encode(video_frame):
@@ -216,7 +226,7 @@ class SegmentEncoder:
         # one, so a queued picture is never overwritten.
         if sys.getrefcount(yuv) > 3:
             self._yuv = None
-        seg.last_pts = pts
+        self._last_pts = pts
         seg.last_at = captured_at
         seg.frames += 1
 

@@ -8,6 +8,9 @@ starts with a keyframe and decodes on its own.
 A cut asked for between keyframes (:meth:`flush`: consent or policy changed) ends the segment at once; the access
 units until the next keyframe cannot be decoded without the one before them, so they are dropped rather than put
 in a segment made under another consent state or policy (at most one keyframe period, ``iperiod``).
+
+Presentation times count from the recording's first access unit (the encoder's own clock), not from each
+segment's, so the segments of one recording play and join end to end without a jump back to zero at each cut.
 """
 
 from __future__ import annotations
@@ -40,7 +43,6 @@ class _Open:
     container: Any
     stream: Any
     start: float  # capture time of the first access unit (UTC seconds)
-    first_us: int
     last_at: float
     profile_hash: str  # the policy in force when the segment began
     frames: int = 0
@@ -113,13 +115,13 @@ class KeyframeSegmenter:
                 if not keyframe:
                     self.dropped += 1
                     return
-                seg = self._open = self._start(captured_at, timestamp_us)
-            self._mux(seg, data, keyframe, timestamp_us, captured_at)
+                seg = self._open = self._start(captured_at)
+            self._mux(seg, data, keyframe, timestamp_us - self._base[0], captured_at)
             while len(self._ready) > READY_MAX:
                 lost = self._ready.popleft()
                 log.warning("segment %d dropped: the frame loop is not taking segments", lost.meta.seq)
 
-    def _start(self, captured_at: float, timestamp_us: int) -> _Open:
+    def _start(self, captured_at: float) -> _Open:
         buffer = io.BytesIO()
         try:
             container = av.open(buffer, mode="w", format="mpegts")
@@ -128,13 +130,14 @@ class KeyframeSegmenter:
             stream.time_base = TIME_BASE
         except (av.FFmpegError, ValueError) as exc:
             raise SegmentError(f"cannot start segment {self._seq}: {exc}") from exc
-        return _Open(buffer, container, stream, captured_at, timestamp_us, captured_at, self.profile_hash)
+        return _Open(buffer, container, stream, captured_at, captured_at, self.profile_hash)
 
-    def _mux(self, seg: _Open, data: bytes, keyframe: bool, timestamp_us: int, captured_at: float) -> None:
+    def _mux(self, seg: _Open, data: bytes, keyframe: bool, recording_us: int, captured_at: float) -> None:
+        """Add one access unit; ``recording_us`` is its time since the recording's first access unit."""
         packet = av.Packet(data)
         packet.stream = seg.stream
         packet.time_base = TIME_BASE
-        packet.pts = packet.dts = max(0, round((timestamp_us - seg.first_us) * 9 / 100))
+        packet.pts = packet.dts = max(0, round(recording_us * 9 / 100))
         packet.is_keyframe = keyframe
         try:
             seg.container.mux(packet)
