@@ -12,9 +12,11 @@ from pathlib import Path
 from edge_agent.cli.common import device_paths, paths_of, profile_root_of
 from edge_agent.config.identity import enroll, init_identity, load_enrollment, load_identity
 from edge_agent.config.models import Profile, TlsSettings, Zone
+from edge_agent.consent.api import WaitingItem, waiting
 from edge_agent.consent.state import ConsentRecord, ConsentStore, describe
 from edge_agent.core.files import atomic_write
 from edge_agent.core.paths import DevicePaths
+from edge_agent.core.text import shown
 from edge_agent.device.agent_state import AgentState, read_agent_state
 from edge_agent.device.daemon import Page, RunOptions, run_agent
 from edge_agent.device.frames import FrameTap
@@ -98,7 +100,25 @@ def cmd_status(args: argparse.Namespace) -> int:
     for line in agent_lines(read_agent_state(paths), record):
         print(line)
     print(describe_outbox(paths))
+    for line in waiting_lines(waiting(paths)):
+        print(line)
     return 0
+
+
+KIND_WORDS = {"police": "police request", "masking": "neighbour's masking request"}
+
+
+def waiting_lines(items: list[WaitingItem]) -> list[str]:
+    """Requests that expire unless the homeowner answers them: said last, where the eye lands."""
+    if not items:
+        return ["waiting for your answer: nothing"]
+    lines = [f"WAITING FOR YOUR ANSWER: {len(items)} request(s) (edge-agent requests list)"]
+    for item in items:
+        until = time.strftime("%Y-%m-%d %H:%M", time.localtime(item.answer_by))
+        what = "case" if item.kind == "police" else "for"
+        lines.append(f"  {item.id}  {KIND_WORDS[item.kind]} {what} {shown(item.label, 60)}: answer by {until}"
+                     f" (edge-agent requests show {item.id})")
+    return lines
 
 
 def agent_lines(state: AgentState | None, record: ConsentRecord) -> list[str]:

@@ -9,6 +9,7 @@ import time
 from edge_agent.cli.common import device_paths
 from edge_agent.consent.api import approve_request, deny_request, list_requests, show_request
 from edge_agent.consent.requests import InboxEntry
+from edge_agent.core.text import shown
 
 
 def _when(t: float) -> str:
@@ -17,7 +18,7 @@ def _when(t: float) -> str:
 
 def _line(entry: InboxEntry) -> str:
     req = entry.request
-    return (f"{req.id}  {entry.state:8s}  case {req.case_id}  window {_when(req.start)} to {_when(req.end)}"
+    return (f"{req.id}  {entry.state:8s}  case {shown(req.case_id)}  window {_when(req.start)} to {_when(req.end)}"
             f"  expires {_when(req.expires_at)}")
 
 
@@ -40,11 +41,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     req = entry.request
     print(_line(entry))
-    print(f"  from center {req.center_id}, issued {_when(req.issued_at)}")
-    print(f"  reason: {req.reason}")
-    print(f"  legal basis: {req.legal_basis or '(none given)'}")
+    print(f"  from center {shown(req.center_id)}, issued {_when(req.issued_at)}")
+    print(f"  reason: {shown(req.reason)}")
+    print(f"  legal basis: {shown(req.legal_basis) or '(none given)'}")
     if entry.answered_at is not None:
-        note = f" ({entry.answer_reason})" if entry.answer_reason else ""
+        note = f" ({shown(entry.answer_reason)})" if entry.answer_reason else ""
         print(f"  answered {_when(entry.answered_at)}: {entry.state}{note}")
     if entry.state == "approved":
         sent = f"{len(entry.segments)} segment(s) sent" if entry.published else "not sent yet (the agent sends it)"

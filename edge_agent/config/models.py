@@ -119,6 +119,10 @@ class UiSettings(Strict):
 
     enabled: bool = False
     listen: Annotated[str, Field(pattern=r"^[0-9A-Za-z.:\[\]-]+:[0-9]{1,5}$")] = "0.0.0.0:8080"
+    # Names the page answers to besides localhost, the host name, NAME.local and the device's addresses (a name
+    # the homeowner's router gives it, say); any other Host header is refused (DNS rebinding).
+    hosts: Annotated[list[Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]{1,253}$")]], Field(max_length=16)] = Field(
+        default_factory=list)
 
 
 class Profile(Strict):

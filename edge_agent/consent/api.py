@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 from edge_agent.config.identity import load_identity
 from edge_agent.config.models import ConsentCaps
@@ -47,10 +48,31 @@ class RecordedChange:
     device_id: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class WaitingItem:
+    """Something that waits for the homeowner's answer: a police request, or a neighbour's masking request."""
+
+    kind: Literal["police", "masking"]
+    id: str
+    label: str  # the case id, or the property to mask, as received (show it through core.text.shown)
+    answer_by: float
+    received_at: float
+
+
+def waiting(paths: DevicePaths, now: float | None = None) -> list[WaitingItem]:
+    """Every request still waiting for an answer, oldest first. Reads only: expiring is the agent's job."""
+    now = time.time() if now is None else now
+    items = [
+        WaitingItem("police", e.id, e.request.case_id, e.request.expires_at, e.received_at)
+        for e in Inbox(paths).entries() if e.state == "pending" and now < e.request.expires_at
+    ]
+    return sorted(items, key=lambda item: item.received_at)
+
+
 def consent_status(paths: DevicePaths, now: float | None = None) -> ConsentStatus:
     now = time.time() if now is None else now
     record = ConsentStore(paths.consent).current()
-    pending = sum(1 for e in Inbox(paths).entries() if e.state == "pending" and now < e.request.expires_at)
+    pending = sum(1 for item in waiting(paths, now) if item.kind == "police")
     return ConsentStatus(record, describe(record, now), record.is_live_at(now), pending)
 
 

@@ -9,7 +9,11 @@ Everything lives in ``<data-dir>/ui/`` (mode 0700, files 0600):
 - ``password.json``: an scrypt hash, when the installer set a password.
 
 The login limiter is in memory: ``FAILS_PER_CLIENT`` failures per client address (or ``FAILS_TOTAL`` from all
-addresses) within ``WINDOW`` seconds lock logins out until the oldest failure leaves the window.
+addresses) within ``WINDOW`` seconds lock logins out until the oldest failure leaves the window. It also decides
+which refused logins reach the audit log: the first of each client in a window (for at most ``AUDITED_CLIENTS``
+clients a window), so that a flood of wrong guesses cannot push the homeowner's own entries off the Log page.
+
+The paired browsers themselves are listed in ``sessions.json`` (:mod:`edge_agent.ui.sessions`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 from edge_agent.config import keys
 from edge_agent.core.files import atomic_write
 from edge_agent.errors import ConfigError
+from edge_agent.ui.sessions import SessionRegistry
 
 CODE_TTL = 600.0
 CODE_TRIES = 5
@@ -38,6 +43,7 @@ CODE_LENGTH = 8
 WINDOW = 900.0
 FAILS_PER_CLIENT = 5
 FAILS_TOTAL = 20
+AUDITED_CLIENTS = 20
 MIN_PASSWORD = 10
 _SCRYPT = {"n": 1 << 14, "r": 8, "p": 1}
 
@@ -73,6 +79,10 @@ class AccessStore:
         self._lock = threading.Lock()
 
     @property
+    def sessions(self) -> SessionRegistry:
+        return SessionRegistry(self.root, self._clock)
+
+    @property
     def key_path(self) -> Path:
         return self.root / "session.key"
 
@@ -92,8 +102,9 @@ class AccessStore:
         return keys.read_private(self.key_path)
 
     def unpair_all(self) -> None:
-        """A new cookie key: every paired browser must pair again."""
+        """Every paired browser must pair again: no session is listed any more, and a new cookie key."""
         keys.ensure_private_dir(self.root)
+        self.sessions.close_all()
         self.key_path.unlink(missing_ok=True)
         keys.write_private(self.key_path, secrets.token_bytes(32))
 
@@ -169,6 +180,7 @@ class LoginLimiter:
         self._lock = threading.Lock()
         self._by_client: dict[str, deque[float]] = {}
         self._all: deque[float] = deque()
+        self._audited: dict[str, float] = {}  # client -> when its refused login was last audited
 
     def _prune(self, now: float) -> None:
         for times in [*self._by_client.values(), self._all]:
@@ -195,3 +207,15 @@ class LoginLimiter:
             now = self._clock()
             self._by_client.setdefault(client, deque()).append(now)
             self._all.append(now)
+
+    def audit_due(self, client: str) -> bool:
+        """True for the first refused login of ``client`` in a window, for at most ``AUDITED_CLIENTS`` clients a
+        window; every other refusal is only counted and logged (``journalctl``), not audited."""
+        with self._lock:
+            now = self._clock()
+            for old in [c for c, t in self._audited.items() if t <= now - WINDOW]:
+                del self._audited[old]
+            if client in self._audited or len(self._audited) >= AUDITED_CLIENTS:
+                return False
+            self._audited[client] = now
+            return True

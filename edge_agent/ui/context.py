@@ -19,6 +19,7 @@ from edge_agent.device import homeowner
 from edge_agent.redact.zonestore import ZoneStore
 from edge_agent.ui.access import AccessStore, LoginLimiter
 from edge_agent.ui.feed import Feed
+from edge_agent.ui.hosts import HostCheck
 
 VIA = "ui"
 
@@ -31,12 +32,14 @@ class UiContext:
     any_network: bool = False
     access: AccessStore = field(init=False)
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    hosts: HostCheck = field(init=False)
     zones: ZoneStore = field(init=False)
     audit: AuditLog = field(init=False)
     consent: ConsentStore = field(init=False)
 
     def __post_init__(self) -> None:
         self.access = AccessStore(self.paths.root)
+        self.hosts = HostCheck(self.profile.ui.hosts)
         self.zones = ZoneStore(self.paths.root, self.profile.zones)
         self.audit = AuditLog(self.paths.audit)
         self.consent = ConsentStore(self.paths.consent)

@@ -1,9 +1,11 @@
-"""The page's locks: local clients only, a paired session for everything but pairing, a CSRF check on every
-state-changing request, and headers that keep pages out of caches and frames.
+"""The page's locks: local clients only, addressed by one of the device's own names (no DNS rebinding), a paired
+session for everything but pairing, a CSRF check on every state-changing request, and headers that keep pages out
+of caches and frames.
 
 Sessions are Flask's signed cookies (itsdangerous, HMAC-SHA256 over ``session.key``): ``HttpOnly``,
-``SameSite=Strict``. Each session holds a random CSRF token; a ``POST`` must carry it (form field ``csrf_token``
-or header ``X-CSRF-Token``), and a browser's ``Origin`` / ``Sec-Fetch-Site`` must say same origin.
+``SameSite=Strict``. Each holds a session id that the device lists (:mod:`edge_agent.ui.sessions`), so signing out
+ends it on the device too, and a random CSRF token; a ``POST`` must carry the token (form field ``csrf_token`` or
+header ``X-CSRF-Token``), and a browser's ``Origin`` / ``Sec-Fetch-Site`` must say same origin.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ import secrets
 import time
 from typing import Any
 
-from flask import Flask, Response, abort, g, jsonify, redirect, request, session, url_for
+from flask import Flask, Response, abort, current_app, g, jsonify, redirect, request, session, url_for
+
+from edge_agent.ui.hosts import HostCheck
+from edge_agent.ui.sessions import SessionRegistry
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Reachable without a paired session: the pairing page itself, and the bundled stylesheet and script (package
@@ -49,8 +54,16 @@ def csrf_token() -> str:
     return token
 
 
+def _registry() -> SessionRegistry:
+    registry: SessionRegistry = current_app.extensions["edge_ui_sessions"]
+    return registry
+
+
 def is_paired() -> bool:
-    return bool(session.get("paired"))
+    """A signed cookie that says paired, whose session id the device still lists. Checked once per request."""
+    if "paired_checked" not in g:
+        g.paired_checked = bool(session.get("paired")) and _registry().valid(session.get("sid"))
+    return bool(g.paired_checked)
 
 
 def start_session(method: str) -> None:
@@ -58,9 +71,18 @@ def start_session(method: str) -> None:
     session.clear()
     session.permanent = True
     session["paired"] = True
+    session["sid"] = _registry().open(method)
     session["since"] = round(time.time())
     session["method"] = method
     session["csrf"] = secrets.token_urlsafe(32)
+    g.paired_checked = True
+
+
+def end_session() -> None:
+    """Sign out: the device forgets the session id, so a copy of the cookie is worth nothing either."""
+    _registry().close(session.get("sid"))
+    session.clear()
+    g.paired_checked = False
 
 
 def _wants_html() -> bool:
@@ -91,6 +113,10 @@ def guard() -> Any:
     any_network = bool(g.get("any_network", False))
     if not client_allowed(request.remote_addr, any_network):
         abort(403)
+    hosts: HostCheck = current_app.extensions["edge_ui_hosts"]
+    if not hosts.allowed(request.headers.get("Host")):
+        # 421 Misdirected Request: this page is not the site the browser thinks it is talking to.
+        return _refuse(421, "this page answers only to the device's own names and addresses")
     if request.endpoint not in OPEN_ENDPOINTS and not is_paired():
         if _wants_html():
             return redirect(url_for("pair"), code=303)
@@ -112,7 +138,9 @@ def headers(response: Response) -> Response:
     return response
 
 
-def install(app: Flask, secret: bytes, any_network: bool) -> None:
+def install(app: Flask, secret: bytes, any_network: bool, hosts: HostCheck, sessions: SessionRegistry) -> None:
+    app.extensions["edge_ui_hosts"] = hosts
+    app.extensions["edge_ui_sessions"] = sessions
     app.secret_key = secret
     app.config.update(
         SESSION_COOKIE_NAME="edge_session",

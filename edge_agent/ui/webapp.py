@@ -7,9 +7,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import Flask, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
+from markupsafe import Markup
 
+from edge_agent.consent import api
 from edge_agent.consent.state import ConsentRecord, describe
+from edge_agent.core.text import shown
 from edge_agent.device.agent_state import AgentState, read_agent_state
 from edge_agent.errors import EdgeAgentError
 from edge_agent.ui import pages, security
@@ -49,7 +52,8 @@ def pair_submit() -> Any:
     client = _client()
     wait = c.limiter.retry_after(client)
     if wait > 0:
-        c.audit.append("ui_login_refused", client=client, reason="rate_limited")
+        if c.limiter.audit_due(client):
+            c.audit.append("ui_login_refused", client=client, reason="rate_limited")
         flash(f"Too many wrong tries. Try again in {wait / 60:.0f} min.", "error")
         return render_template("pair.html", has_password=c.access.has_password(), paired=False), 429
     code = request.form.get("code", "")
@@ -58,7 +62,9 @@ def pair_submit() -> Any:
     ok = c.access.redeem_code(code) if code else c.access.check_password(password)
     if not ok:
         c.limiter.failed(client)
-        c.audit.append("ui_login_failed", client=client, method=method)
+        if c.limiter.audit_due(client):
+            c.audit.append("ui_login_failed", client=client, method=method,
+                           note="further refusals from this address within 15 min are not logged")
         log.warning("failed page login from %s (%s)", client, method)
         flash("That code or password is not valid (codes work once and expire after 10 minutes).", "error")
         return render_template("pair.html", has_password=c.access.has_password(), paired=False), 401
@@ -68,7 +74,7 @@ def pair_submit() -> Any:
 
 
 def logout() -> Any:
-    session.clear()
+    security.end_session()
     return redirect(url_for("pair"), code=303)
 
 
@@ -100,7 +106,24 @@ def status() -> Any:
             "error": getattr(feed, "error", None),
         },
         agent=agent_view(read_agent_state(c.paths)),
+        waiting=waiting_view(),
     )
+
+
+def waiting_view() -> dict[str, Any]:
+    """Requests waiting for the homeowner's answer: the page shows a badge and a banner until they are answered."""
+    try:
+        items = api.waiting(ctx().paths)
+    except EdgeAgentError as exc:
+        log.error("requests unreadable: %s", exc)
+        items = []
+    return {
+        "count": len(items),
+        "police": sum(1 for i in items if i.kind == "police"),
+        "masking": sum(1 for i in items if i.kind == "masking"),
+        "items": [{"kind": i.kind, "id": i.id, "label": shown(i.label, 80), "answer_by": i.answer_by}
+                  for i in items],
+    }
 
 
 def agent_view(state: AgentState | None) -> dict[str, Any]:
@@ -151,13 +174,24 @@ def _template_globals() -> dict[str, Any]:
         banner = consent_view(c.consent.current())
     except EdgeAgentError as exc:
         banner = {"state": "off", "text": f"consent record unreadable: {exc}", "expires_at": None, "id": ""}
-    return {"banner": banner, "paired": security.is_paired(), "device_profile": c.profile.name}
+    paired = security.is_paired()
+    return {"banner": banner, "paired": paired, "device_profile": c.profile.name,
+            "waiting": waiting_view() if paired else {"count": 0, "items": []}}
+
+
+def _finalize(value: Any) -> Any:
+    """Every ``{{ value }}`` a template prints: text loses bidirectional and invisible characters first (a request's
+    reason or case id comes from elsewhere), whatever the template; markup the page built itself is left alone."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return shown(value)
+    return value
 
 
 def create_app(context: UiContext) -> Flask:
     app = Flask("edge_agent.ui", root_path=str(Path(__file__).parent))
+    app.jinja_env.finalize = _finalize
     app.extensions["edge_ui"] = context
-    security.install(app, context.access.session_key(), context.any_network)
+    security.install(app, context.access.session_key(), context.any_network, context.hosts, context.access.sessions)
     app.context_processor(_template_globals)
     routes: list[tuple[str, str, Any, list[str]]] = [
         ("/pair", "pair", pair, ["GET"]),

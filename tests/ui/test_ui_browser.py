@@ -135,15 +135,23 @@ def test_grant_then_revoke_consent(page: object, live_server: UiServer, capsys: 
 def test_approve_a_police_request(page: object, live_server: UiServer, capsys: pytest.CaptureFixture[str],
                                   shots: Path) -> None:
     _pair(page, live_server, capsys)
+    assert page.locator("#requests-badge").count() == 0
     request_id = police_request(live_server.context)
     police_request(live_server.context, case_id="2025-0999", reason="hit and run on the corner")
-    page.goto("/requests")
+    # The live page notices new requests by itself: a badge on Requests and a banner naming the first case.
+    page.wait_for_selector("#requests-badge")
+    assert page.text_content("#requests-badge").strip() == "2"
+    assert "case 2025-0417" in page.text_content("#waiting-banner")
+    page.screenshot(path=str(shots / "waiting.png"))
+    page.click("#waiting-banner a.button")
+    page.wait_for_url("**/requests")
     article = page.locator(f"#req-{request_id}")
     assert "burglary at number 12" in article.text_content()
     page.screenshot(path=str(shots / "requests.png"), full_page=True)
     article.locator("input[name=reason]").fill("the window is fine to share")
     article.locator("button[value=approved]").click()
     page.wait_for_selector(f"#req-{request_id}[data-state='approved']")
+    assert page.text_content("#requests-badge").strip() == "1"
     page.goto("/audit")
     assert page.locator("#verify").get_attribute("data-ok") == "1"
     assert "request_answered" in page.text_content("table.log")

@@ -35,11 +35,13 @@ async function refreshImage(img, url) {
   }
 }
 
-function updateBanner(consent) {
+function updateBanner(consent, waiting) {
   const banner = document.getElementById("banner");
-  if (!banner || banner.dataset.state === consent.state) return;
-  // The state changed elsewhere (expiry, the command line): reload to get the right buttons.
-  window.location.reload();
+  const asks = document.getElementById("waiting-banner");
+  const stale = (banner && banner.dataset.state !== consent.state) ||
+    (asks && waiting && Number(asks.dataset.count) !== waiting.count);
+  // The state changed elsewhere (expiry, the command line, a new request): reload for the right buttons and badge.
+  if (stale) window.location.reload();
 }
 
 // What the agent is really doing, beside what the consent records allow.
@@ -69,7 +71,7 @@ function livePage() {
       const r = await fetch("/api/status", { credentials: "same-origin" });
       if (r.ok) {
         const s = await r.json();
-        updateBanner(s.consent);
+        updateBanner(s.consent, s.waiting);
         const cam = s.camera;
         if (cam.error) status.textContent = "Camera error: " + cam.error;
         else if (!cam.ready) status.textContent = "Starting the camera…";
