@@ -6,7 +6,7 @@ Everything lives in ``<data-dir>/ui/`` (mode 0700, files 0600):
   every paired browser at once.
 - ``pairing.json``: the SHA-256 of the current one-time code, its expiry and the failed tries against it. A code is
   good for one browser, for ``CODE_TTL`` seconds, and is burnt after ``CODE_TRIES`` wrong guesses from anywhere.
-- ``password.json``: an scrypt hash, when the installer set a password.
+- ``password.json``: an scrypt hash (:mod:`edge_agent.web.passwords`), when the installer set a password.
 
 The login limiter is in memory: ``FAILS_PER_CLIENT`` failures per client address (or ``FAILS_TOTAL`` from all
 addresses) within ``WINDOW`` seconds lock logins out until the oldest failure leaves the window. It also decides
@@ -24,7 +24,6 @@ import json
 import secrets
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,15 +33,17 @@ from edge_agent.config import keys
 from edge_agent.core.files import atomic_write
 from edge_agent.errors import ConfigError
 from edge_agent.ui.sessions import SessionRegistry
+from edge_agent.web import limiter
+from edge_agent.web.passwords import check_password, hash_password
 
 CODE_TTL = 600.0
 CODE_TRIES = 5
 # No 0/O, 1/I/L: the code is read off a terminal and typed on a phone.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
-WINDOW = 900.0
-FAILS_PER_CLIENT = 5
-FAILS_TOTAL = 20
+WINDOW = limiter.WINDOW
+FAILS_PER_CLIENT = limiter.FAILS_PER_KEY
+FAILS_TOTAL = limiter.FAILS_TOTAL
 AUDITED_CLIENTS = 20
 MIN_PASSWORD = 10
 _SCRYPT = {"n": 1 << 14, "r": 8, "p": 1}
@@ -138,23 +139,14 @@ class AccessStore:
         if len(password) < MIN_PASSWORD:
             raise ConfigError(f"the page password must have at least {MIN_PASSWORD} characters")
         keys.ensure_private_dir(self.root)
-        salt = secrets.token_bytes(32)
-        digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, dklen=32, **_SCRYPT)
-        self._write_json(self.password_path, {"scrypt": _SCRYPT, "salt": keys.b64(salt), "hash": keys.b64(digest)})
+        self._write_json(self.password_path, hash_password(password, _SCRYPT))
 
     def has_password(self) -> bool:
         return self.password_path.exists()
 
     def check_password(self, password: str) -> bool:
         doc = self._read_json(self.password_path)
-        if doc is None or not password:
-            return False
-        params = doc.get("scrypt", _SCRYPT)
-        salt = keys.unb64(str(doc.get("salt", "")), f"{self.password_path}: salt")
-        digest = hashlib.scrypt(
-            password.encode("utf-8"), salt=salt, dklen=32, n=int(params["n"]), r=int(params["r"]), p=int(params["p"])
-        )
-        return hmac.compare_digest(keys.b64(digest), str(doc.get("hash", "")))
+        return doc is not None and check_password(doc, password)
 
     def _read_json(self, path: Path) -> dict[str, Any] | None:
         try:
@@ -172,47 +164,21 @@ class AccessStore:
         atomic_write(path, json.dumps(doc, sort_keys=True).encode("utf-8"), mode=0o600)
 
 
-class LoginLimiter:
-    """Counts failed logins per client address and in total over a sliding window."""
+class LoginLimiter(limiter.LoginLimiter):
+    """Counts failed logins per client address and in total over a sliding window (:mod:`edge_agent.web.limiter`),
+    and decides which refused logins are audited."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._by_client: dict[str, deque[float]] = {}
-        self._all: deque[float] = deque()
+        super().__init__(clock)
+        self._audit_clock = clock
+        self._audit_lock = threading.Lock()
         self._audited: dict[str, float] = {}  # client -> when its refused login was last audited
-
-    def _prune(self, now: float) -> None:
-        for times in [*self._by_client.values(), self._all]:
-            while times and times[0] <= now - WINDOW:
-                times.popleft()
-        for client in [c for c, t in self._by_client.items() if not t]:
-            del self._by_client[client]
-
-    def retry_after(self, client: str) -> float:
-        """Seconds until ``client`` may try again; 0 when it may try now."""
-        with self._lock:
-            now = self._clock()
-            self._prune(now)
-            waits = [0.0]
-            mine = self._by_client.get(client)
-            if mine is not None and len(mine) >= FAILS_PER_CLIENT:
-                waits.append(mine[0] + WINDOW - now)
-            if len(self._all) >= FAILS_TOTAL:
-                waits.append(self._all[0] + WINDOW - now)
-            return max(waits)
-
-    def failed(self, client: str) -> None:
-        with self._lock:
-            now = self._clock()
-            self._by_client.setdefault(client, deque()).append(now)
-            self._all.append(now)
 
     def audit_due(self, client: str) -> bool:
         """True for the first refused login of ``client`` in a window, for at most ``AUDITED_CLIENTS`` clients a
         window; every other refusal is only counted and logged (``journalctl``), not audited."""
-        with self._lock:
-            now = self._clock()
+        with self._audit_lock:
+            now = self._audit_clock()
             for old in [c for c, t in self._audited.items() if t <= now - WINDOW]:
                 del self._audited[old]
             if client in self._audited or len(self._audited) >= AUDITED_CLIENTS:

@@ -17,6 +17,7 @@ from edge_agent.device.agent_state import AgentState, read_agent_state
 from edge_agent.errors import EdgeAgentError
 from edge_agent.ui import pages, security
 from edge_agent.ui.context import UiContext
+from edge_agent.web import guard
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def _client() -> str:
 
 
 def pair() -> str:
-    security.csrf_token()
+    guard.csrf_token()
     return render_template("pair.html", has_password=ctx().access.has_password(), paired=security.is_paired())
 
 

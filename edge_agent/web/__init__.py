@@ -1,0 +1,3 @@
+"""What the two web faces share: the homeowner's page (``edge_agent.ui``) and the crime center's console
+(``edge_agent.center.console``). Request guards (CSRF, same origin, Host allow-list), security headers, the login
+limiter and password hashing. Flask is imported here and in the two faces only."""
