@@ -2,9 +2,12 @@
 
     .venv/bin/python bench/fuzz_run.py [--inputs 100000] [--seed N]
 
-Targets (see tests/integration/fuzz_targets.py): the center's envelope decoder, the center's whole ingest (topic +
-payload), the part reassembler's properties, the device's request message (signature then fields), and correctly
-signed requests with hostile fields. Inputs are raw bytes and mutations of valid sealed segments and requests.
+Targets (see tests/integration/fuzz_targets.py and fuzz_documents.py): the center's envelope decoder, the center's
+whole ingest (topic + payload), the part reassembler's properties, the device's request message (signature then
+fields), correctly signed requests with hostile fields, and every other document: consent records, answers, log
+heads, resend answers and status messages through the center's intake, resend requests through the device's
+resender (each as a correctly signed document with hostile fields, or as mutated bytes). Inputs are raw bytes and
+mutations of valid sealed segments and documents.
 Printed: inputs per target, outcomes, the slowest single input (a hang shows here), and any contract violation
 (an exception other than the target's one error, or a mutant accepted) as a failure with its input.
 """
@@ -16,13 +19,16 @@ import logging
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.integration import fuzz_documents as fd
 from tests.integration import fuzz_targets as ft
 
 
@@ -48,6 +54,14 @@ def _run(args: argparse.Namespace, world: ft.World) -> None:
         "request": given(ft.payloads(world.requests))(lambda d: ft.request_bytes_target(world, d)),
         "request fields": given(ft.request_docs(world))(lambda d: ft.request_fields_target(world, d)),
     }
+    documents = fd.make_documents(world)
+    for kind in ("consent", "answer", "loghead", "resend-answer", "status"):
+        targets[kind] = given(st.one_of(fd.hostile(documents, kind).map(lambda doc: (doc, b"")),
+                                        fd.raw(documents, kind).map(lambda data: (None, data))))(
+            _document_target(documents, kind))
+    targets["resend"] = given(st.one_of(fd.hostile(documents, "resend").map(lambda doc: (doc, b"")),
+                                        fd.raw(documents, "resend").map(lambda data: (None, data))))(
+        lambda pair: fd.resend_target(documents, *pair))
     if args.only:
         targets = {name: target for name, target in targets.items() if name in args.only}
     print(f"seed {args.seed}, {args.inputs} inputs per target")
@@ -62,6 +76,10 @@ def _run(args: argparse.Namespace, world: ft.World) -> None:
     print(ft.summary(world))
     print(f"FIGURE fuzz: {total} inputs over {len(targets)} targets, 0 crashes, 0 contract violations, "
           f"slowest input {world.slowest * 1000:.1f} ms")
+
+
+def _document_target(documents: fd.Documents, kind: str) -> Callable[[tuple[dict[str, Any] | None, bytes]], None]:
+    return lambda pair: fd.center_document_target(documents, kind, *pair)
 
 
 if __name__ == "__main__":

@@ -56,3 +56,7 @@ class ConsentError(EdgeAgentError):
 
 class CenterError(EdgeAgentError):
     """The crime center side could not verify, decrypt or store something."""
+
+
+class DaemonError(EdgeAgentError):
+    """The device's daemon cannot start (another agent runs on its data folder, ...)."""

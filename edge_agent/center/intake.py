@@ -8,7 +8,8 @@ Each of these is final: the subscriber acknowledges the message. Only when even 
 disk) does :meth:`Intake.handle` return None, and the message stays unacknowledged for the broker to redeliver.
 
 This is the one entry point a receiver needs (the subscriber, the benchmarks, and an index or console built on
-the center): ``handle(message)``, ``sync()`` before acknowledging, and ``housekeeping()`` now and then.
+the center): ``handle(message)``, ``sync()`` before acknowledging, and ``housekeeping()`` every few seconds (it
+runs the repair of each device's chain, :mod:`edge_agent.center.repair`).
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from edge_agent.center.deadletter import DeadLetters
 from edge_agent.center.ingest import Ingestor, IngestResult
 from edge_agent.center.keys import CenterKeys, CenterPaths, DeviceRegistry
 from edge_agent.center.presence import PresenceBook
+from edge_agent.center.repair import Repair
 from edge_agent.errors import EdgeAgentError, OpenError, TransportError
 from edge_agent.seal import peek_head
-from edge_agent.seal.signed import MAX_DOCUMENT_LEN
+from edge_agent.seal.signed import MAX_DOCUMENT_LEN, document_type
 from edge_agent.transport.model import InboundMessage
 from edge_agent.transport.reassembly import Reassembler
 from edge_agent.transport.topics import (
@@ -42,6 +44,7 @@ from edge_agent.transport.topics import (
 log = logging.getLogger(__name__)
 
 TRIES = 3
+PURGE_EVERY_S = 60.0
 CONTROL_KINDS = (CONSENT, ANSWERS, LOGHEAD, STATUS)
 
 
@@ -58,7 +61,9 @@ class Intake:
         check_consent: bool = True,
         tries: int = TRIES,
         on_online: Callable[[str], None] | None = None,
+        publish: Callable[..., object] | None = None,
     ) -> None:
+        """``publish(topic, payload, **properties)`` sends the center's resend requests (None: no repair asks)."""
         self.paths = paths
         self.prefix = topic_prefix
         self.registry = registry
@@ -67,7 +72,9 @@ class Intake:
         self.reassembler = Reassembler(paths.parts, admit=self._enrolled_topic, screen=self._screen)
         self.presence = PresenceBook(paths.status)
         self.deadletters = DeadLetters(paths.deadletter)
+        self.repair = Repair(paths, keys, registry, topic_prefix, publish=publish, book=self.ingestor.consent)
         self.tries = tries
+        self._last_purge = 0.0
         self._durable = durable
         self._on_online = on_online
 
@@ -100,8 +107,13 @@ class Intake:
         return self.ingestor.record(IngestResult("set-aside", reason, device, kind=kind))
 
     def housekeeping(self, now: float | None = None) -> None:
-        """Drop held segments whose consent never came, and message parts of sets that never completed."""
+        """Ask devices for what never arrived (every call); once a minute, drop held segments whose consent never
+        came and message parts of sets that never completed."""
         now = time.time() if now is None else now
+        self.repair.tick(now)
+        if now - self._last_purge < PURGE_EVERY_S:
+            return
+        self._last_purge = now
         for held in self.ingestor.pending.expire(now):
             self.ingestor.record(IngestResult("rejected", "held too long: its consent record never arrived",
                                               held.device_id, held.seq))
@@ -149,6 +161,8 @@ class Intake:
             return self._learned(learned, device, kind)
         if kind not in CONTROL_KINDS:
             return self._refuse(msg, f"the center takes no {kind} messages")
+        if kind == ANSWERS and document_type(payload) == "resend-answer":
+            return self._learned(self.repair.learn(device, payload), device, kind)
         book = self.ingestor.consent
         if book is None:
             return self.ingestor.record(IngestResult("accepted", "consent is not checked here", device, kind=kind))

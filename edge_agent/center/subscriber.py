@@ -16,6 +16,7 @@ import re
 import threading
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from edge_agent.center.batching import BatchIngest
 from edge_agent.center.intake import Intake, control_filters
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 # which would refuse them anyway).
 RECEIVE_MAXIMUM = 20
 MAX_PACKET = MAX_PAYLOAD + (64 << 10)
-HOUSEKEEPING_S = 60.0
+REPAIR_EVERY_S = 2.0  # how often the repair looks at each device's chain (and the housekeeping runs)
 SESSION_EXPIRY_S = 7 * 24 * 3600
 _WORKER_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
@@ -74,8 +75,11 @@ def run_subscriber(
     def online(device_id: str) -> None:
         courier.device_online(device_id)
 
+    def publish(topic: str, payload: bytes, **properties: Any) -> object:
+        return link.publish(topic, payload, **properties)
+
     intake = Intake(paths, keys, DeviceRegistry(paths.devices), options.topic_prefix, counts, durable=False,
-                    on_online=online)
+                    on_online=online, publish=publish)
     stop = stop or threading.Event()
     client_id = options.client_id or client_id_for(keys.identity.center_id, options.worker)
     persistent = not options.clean_session
@@ -91,7 +95,7 @@ def run_subscriber(
         max_packet_size=MAX_PACKET,
     )
     courier = RequestCourier(paths, options.topic_prefix, link.publish)
-    batches = BatchIngest(intake.handle, intake.sync, link.ack, idle=intake.housekeeping)
+    batches = BatchIngest(intake.handle, intake.sync, link.ack, idle=intake.housekeeping, idle_every=REPAIR_EVERY_S)
     for topic_filter in control_filters(options.topic_prefix):
         link.subscribe(topic_filter, qos=1)
     link.subscribe(segments_filter(options.topic_prefix, options.share_group), qos=1)

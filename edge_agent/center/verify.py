@@ -2,7 +2,9 @@
 
 Tampering (a file that no longer matches its record, a signature that fails) makes the report fail. Gaps
 (missing sequence numbers, a ``prev_hash`` that points at a segment the center never received) are listed so
-that the evidence's completeness is stated, not assumed.
+that the evidence's completeness is stated, not assumed, and so is what became of each segment the device shared:
+expected, stored, repaired (asked for again and received), withheld (consent revoked since), lost (with the
+device's reason in ``repair/<device>.json``) and still missing.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.center.keys import CenterPaths, DeviceRegistry
+from edge_agent.center.repair import chain_counts
 from edge_agent.errors import OpenError
 from edge_agent.seal import verify_segment
 
@@ -77,5 +80,6 @@ def verify_store(paths: CenterPaths) -> VerifyReport:
                 gaps += 1
                 report.lines.append(f"gap  {folder.name}: before seq {rec['seq']} (previous stored seq {prev['seq']})")
         report.lines.append(f"{folder.name}: {len(records)} segment(s) checked, {gaps} gap(s) in the chain")
+        report.lines.append("  " + chain_counts(paths, folder.name).line(folder.name))
     report.lines.append("OK: no stored evidence was altered" if report.ok else "FAILED: evidence was altered")
     return report

@@ -15,6 +15,8 @@ from edge_agent.errors import ConfigError
 def _report(change: ConsentChange) -> int:
     if change.outbox_dropped:
         print(f"deleted {change.outbox_dropped} waiting segment(s) from the outbox")
+    for request_id in change.withdrawn:
+        print(f"withdrew request {request_id}: it was approved but not delivered yet, and nothing of it is sent")
     print(change.summary)
     if change.published:
         print("the crime center's broker now shows this consent state")

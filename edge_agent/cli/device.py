@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -14,7 +13,6 @@ from edge_agent.config.identity import enroll, init_identity, load_enrollment, l
 from edge_agent.config.models import Profile, TlsSettings, Zone
 from edge_agent.consent.api import WaitingItem, waiting
 from edge_agent.consent.state import ConsentRecord, ConsentStore, describe
-from edge_agent.core.files import atomic_write
 from edge_agent.core.paths import DevicePaths
 from edge_agent.core.text import shown
 from edge_agent.device.agent_state import AgentState, read_agent_state
@@ -60,24 +58,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not paths.signing_key.exists():
         created = init_identity(paths)
         log.info("created a new device identity: %s", created)
-    atomic_write(paths.pid, f"{os.getpid()}\n".encode())
-    try:
-        summary = run_agent(
-            RunOptions(
-                data_dir=paths.root,
-                profile=args.profile,
-                # --profile-root, else --profile, else the flashed profile when there is one: a flash, then
-                # SIGHUP, then reloads what was flashed.
-                profile_root=Path(args.profile_root) if args.profile_root else (
-                    None if args.profile else profile_root_of(args)),
-                source=args.source,
-                duration=args.duration,
-                realtime=not args.fast,
-                serve_page=serve_page,
-            )
+    # The agent takes the data folder's lock and writes agent.pid itself (a second agent is refused first).
+    summary = run_agent(
+        RunOptions(
+            data_dir=paths.root,
+            profile=args.profile,
+            # --profile-root, else --profile, else the flashed profile when there is one: a flash, then
+            # SIGHUP, then reloads what was flashed.
+            profile_root=Path(args.profile_root) if args.profile_root else (
+                None if args.profile else profile_root_of(args)),
+            source=args.source,
+            duration=args.duration,
+            realtime=not args.fast,
+            serve_page=serve_page,
         )
-    finally:
-        paths.pid.unlink(missing_ok=True)
+    )
     events = ", ".join(f"{k}={v}" for k, v in sorted(summary.events.items())) or "none"
     print(
         f"frames={summary.frames} segments={summary.segments} shared={summary.shared} "

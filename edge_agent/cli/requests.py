@@ -8,7 +8,7 @@ import time
 
 from edge_agent.cli.common import device_paths
 from edge_agent.consent.api import approve_request, deny_request, list_requests, show_request
-from edge_agent.consent.requests import InboxEntry
+from edge_agent.consent.inbox import InboxEntry
 from edge_agent.core.text import shown
 
 
@@ -55,8 +55,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_approve(args: argparse.Namespace) -> int:
     entry = approve_request(device_paths(args), args.id)
-    print(f"approved {entry.id}: the running agent sends the redacted segments of "
-          f"{_when(entry.request.start)} to {_when(entry.request.end)}, and nothing else")
+    print(f"approved {entry.id}: the running agent sends the redacted segments that overlap "
+          f"{_when(entry.request.start)} to {_when(entry.request.end)} (whole segments, so up to one segment more "
+          f"at each end), and nothing else; revoking consent before they are sent withdraws the approval")
     return 0
 
 

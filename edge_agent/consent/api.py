@@ -14,8 +14,8 @@ from typing import Literal
 
 from edge_agent.config.identity import load_identity
 from edge_agent.config.models import ConsentCaps
+from edge_agent.consent.inbox import Inbox, InboxEntry
 from edge_agent.consent.loghead import read_local_head
-from edge_agent.consent.requests import Inbox, InboxEntry
 from edge_agent.consent.state import (
     ConsentRecord,
     ConsentStore,
@@ -102,6 +102,11 @@ def on_request(paths: DevicePaths, now: float) -> ConsentRecord:
 
 def revocation(paths: DevicePaths, reason: str, now: float) -> ConsentRecord:
     return revoke_record(now, ConsentStore(paths.consent).current(), reason)
+
+
+def withdraw_approvals(paths: DevicePaths, now: float | None = None) -> list[InboxEntry]:
+    """After a revocation: every approved request not delivered yet is withdrawn (the agent answers so)."""
+    return Inbox(paths).withdraw_undelivered(now)
 
 
 def list_requests(paths: DevicePaths, now: float | None = None) -> list[InboxEntry]:

@@ -18,9 +18,10 @@ def loghead_path(paths: DevicePaths) -> Path:
     return paths.root / "loghead.json"
 
 
-def loghead_document(head: LogHead, device_id: str, now: float) -> dict[str, Any]:
+def loghead_document(head: LogHead, device_id: str, now: float, shared_seq: int = -1) -> dict[str, Any]:
+    """``shared_seq``: the last sequence number the device shared, so that the center sees a loss at the tail."""
     return {"type": "loghead", "device_id": device_id, "count": head.count, "last_hash": head.last_hash,
-            "time": round(now, 3)}
+            "time": round(now, 3), "shared_seq": shared_seq}
 
 
 def read_local_head(paths: DevicePaths) -> LogHead | None:

@@ -122,8 +122,9 @@ class Retention:
         return Pruned(tuple(expired), tuple(evicted))
 
     def window(self, start: float, end: float) -> list[RetainedItem]:
-        """Segments lying wholly inside ``[start, end]``: a request gets its window and nothing around it."""
-        return [item for item in self.items() if item.start >= start and item.end <= end]
+        """Every segment that overlaps ``[start, end)``: a request gets all the footage of its window, in whole
+        segments (so at most one segment's length more at each end), and nothing that does not touch it."""
+        return [item for item in self.items() if item.end > start and item.start < end]
 
     def open(self, item: RetainedItem) -> Segment:
         try:

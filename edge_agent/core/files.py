@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -63,7 +64,8 @@ def atomic_write(
     ``dir_mode``: the mode of folders created on the way (see :func:`make_dirs`).
     """
     make_dirs(path.parent, dir_mode)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # One temporary name per thread and process (the pid last: the outbox tells a dead writer's leftovers by it).
+    tmp = path.with_name(f".{path.name}.{threading.get_native_id()}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         view = memoryview(data)

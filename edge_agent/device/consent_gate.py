@@ -18,6 +18,7 @@ import logging
 import threading
 
 from edge_agent.config.models import ConsentCaps
+from edge_agent.consent.inbox import WITHDRAWN
 from edge_agent.consent.state import LIVE_PREFIX, ConsentRecord, ConsentStore
 from edge_agent.core.audit import AuditLog
 from edge_agent.device.sealer import Sealer
@@ -29,8 +30,9 @@ log = logging.getLogger(__name__)
 
 
 def drop_live_grants(outbox: Outbox) -> list[OutboxItem]:
-    """Delete every spooled segment that a live grant covered (after a revocation)."""
-    return outbox.drop(lambda item: item.consent_id.startswith(LIVE_PREFIX))
+    """Withhold every segment a live grant covered (after a revocation): the waiting ones are deleted, and the kept
+    copies of those already sent, so that they are never sent again. Returns the waiting ones."""
+    return outbox.drop(lambda consent_id: consent_id.startswith(LIVE_PREFIX), "consent was revoked")
 
 
 def clamp(record: ConsentRecord, caps: ConsentCaps) -> ConsentRecord:
@@ -93,6 +95,16 @@ class ConsentGate:
             return None
         with self._lock:
             return self._sealer.seal(segment, record)
+
+    def withhold_request(self, request_id: str) -> list[OutboxItem]:
+        """An approval was withdrawn while its window was being sealed: none of those segments leaves."""
+        if self._sealer is None:
+            return []
+        with self._lock:
+            dropped = self._sealer.outbox.drop(lambda consent_id: consent_id == request_id, WITHDRAWN)
+        if dropped:
+            self._audit.note("outbox_revoked", consent_id=request_id, segments=[i.seq for i in dropped])
+        return dropped
 
     def revoke(self, record: ConsentRecord) -> list[OutboxItem]:
         """Sharing stopped (``record`` is the new state): delete waiting live-grant segments, none being sealed."""

@@ -28,13 +28,15 @@ from edge_agent.config.profiles import load_active_profile
 from edge_agent.consent.retention import Retention
 from edge_agent.consent.state import ConsentRecord, ConsentStore, describe
 from edge_agent.core.audit import AuditLog
+from edge_agent.core.files import atomic_write
+from edge_agent.core.lock import FolderLock
 from edge_agent.core.paths import DevicePaths
 from edge_agent.device.agent_state import AgentState, StateReporter
 from edge_agent.device.consent_gate import ConsentGate
 from edge_agent.device.frames import FrameLoop, FrameTap, RunSummary
 from edge_agent.device.memory import tune_allocator
 from edge_agent.device.requests_worker import RequestWorker
-from edge_agent.device.retention_worker import RetentionWorker
+from edge_agent.device.retention_worker import RetentionWorker, SharedRetention
 from edge_agent.device.sdnotify import Notifier
 from edge_agent.device.share_thread import ShareWorker
 from edge_agent.device.uplink import Uplink
@@ -72,6 +74,10 @@ class Agent:
         tune_allocator()  # before the face model and the threads: fewer malloc arenas (edge_agent.device.memory)
         self.options = options
         self.paths = DevicePaths(options.data_dir)
+        # One agent per data folder, before anything else touches it (the outbox, the chain, the broker session).
+        self.lock = FolderLock(self.paths.root)
+        self.lock.acquire()
+        atomic_write(self.paths.pid, f"{os.getpid()}\n".encode())  # where `profile flash` sends its SIGHUP
         policy = self._load_policy()
         profile = policy.profile
         self.identity = load_identity(self.paths)
@@ -84,10 +90,12 @@ class Agent:
         self.gate = ConsentGate(ConsentStore(self.paths.consent), self.audit, sealer, profile.consent)
         retention = Retention(self.paths, self.identity.signing_key, profile.retention.hours,
                               profile.retention.max_bytes)
-        self.retention = RetentionWorker(retention, self.gate, self.audit)
+        shared = None if self.uplink is None else SharedRetention(self.uplink.outbox.archive, profile.outbox.max_bytes)
+        self.retention = RetentionWorker(retention, self.gate, self.audit, shared)
         self.requests = RequestWorker(
             self.paths, self.identity, audit=self.audit, gate=self.gate, retention=retention, caps=profile.consent,
             segment_seconds=profile.segment.seconds, link=self.uplink, enrollment=enrollment,
+            resender=None if self.uplink is None else self.uplink.resender(),
         )
         self.share = ShareWorker(gate=self.gate, audit=self.audit, retain=self.retention.keep,
                                  notify=self._notify_uplink, events=self.summary.events)
@@ -185,6 +193,8 @@ class Agent:
         self.state.stop()
         self.audit.note("agent_stop", frames=self.summary.frames, segments=self.summary.segments,
                         shared=self.summary.shared)
+        self.paths.pid.unlink(missing_ok=True)
+        self.lock.release()
 
     def _start_page(self) -> None:
         profile = self.policy.profile

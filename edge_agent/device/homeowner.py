@@ -9,6 +9,7 @@ second even if the agent is busy.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ class ConsentChange:
     summary: str  # describe(record): what is shared now, in words
     outbox_dropped: int = 0  # waiting segments of a revoked live grant that were deleted
     published: bool = False  # the retained consent message was updated on the broker just now
+    withdrawn: tuple[str, ...] = ()  # approved requests not delivered yet, withdrawn by a revocation
 
 
 def _apply(paths: DevicePaths, record: ConsentRecord, profile: Profile, now: float) -> ConsentChange:
@@ -60,6 +62,9 @@ def set_on_request(paths: DevicePaths, profile: Profile, now: float | None = Non
 
 
 def revoke(paths: DevicePaths, profile: Profile, reason: str = "", now: float | None = None) -> ConsentChange:
-    """Stop sharing now: consent off, waiting live segments deleted, the retained message updated."""
+    """Stop sharing now: consent off, waiting live segments deleted (and never sent again), approvals not delivered
+    yet withdrawn (the running agent answers the center so), the retained message updated."""
     now = time.time() if now is None else now
-    return _apply(paths, api.revocation(paths, reason, now), profile, now)
+    change = _apply(paths, api.revocation(paths, reason, now), profile, now)
+    withdrawn = api.withdraw_approvals(paths, now)
+    return dataclasses.replace(change, withdrawn=tuple(entry.id for entry in withdrawn))

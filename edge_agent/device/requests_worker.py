@@ -17,17 +17,18 @@ from typing import Any
 from edge_agent.config import keys
 from edge_agent.config.identity import DeviceIdentity
 from edge_agent.config.models import ConsentCaps, Enrollment
+from edge_agent.consent.inbox import Inbox, InboxEntry, answer_document
 from edge_agent.consent.loghead import loghead_document, loghead_path
-from edge_agent.consent.requests import Inbox, InboxEntry, answer_document
 from edge_agent.consent.retention import Retention
 from edge_agent.consent.state import ConsentRecord
 from edge_agent.core.audit import AuditLog
 from edge_agent.core.files import atomic_write
 from edge_agent.core.paths import DevicePaths
 from edge_agent.device.consent_gate import ConsentGate
+from edge_agent.device.resender import Resender
 from edge_agent.device.uplink import CenterLink
 from edge_agent.errors import EdgeAgentError
-from edge_agent.seal.signed import sign_document
+from edge_agent.seal.signed import document_type, sign_document
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class RequestWorker:
         segment_seconds: float,
         link: CenterLink | None = None,
         enrollment: Enrollment | None = None,
+        resender: Resender | None = None,
     ) -> None:
         self.paths = paths
         self.identity = identity
@@ -64,6 +66,7 @@ class RequestWorker:
         self.caps = caps
         self.segment_seconds = segment_seconds
         self.link = link
+        self.resender = resender
         self.inbox = Inbox(paths)
         self._incoming: queue.Queue[bytes] = queue.Queue(maxsize=INCOMING_MAX)
         self._stop = threading.Event()
@@ -107,6 +110,8 @@ class RequestWorker:
                 log.error("request worker: %s", exc)
 
     def tick(self, now: float) -> None:
+        if self.link is not None:
+            self.link.announce_if_reconnected(self.gate.current())
         self._take_requests(now)
         self.inbox.expire_due(now)
         for entry in self.inbox.entries():
@@ -124,30 +129,51 @@ class RequestWorker:
             if self._center_key is None:
                 return
             try:
+                if document_type(payload) == "resend":
+                    if self.resender is not None:
+                        self.resender.receive(payload, now)
+                    continue
                 entry = self.inbox.receive(
                     payload, center_key=self._center_key, device_id=self.identity.device_id,
                     max_window_hours=self.caps.max_request_window_hours,
                     mode=self.gate.current().mode, now=now,
                 )
             except EdgeAgentError as exc:
-                log.warning("police request rejected: %s", exc)
+                log.warning("message on the requests topic refused: %s", exc)
                 continue
-            log.info("police request %s for case %s waits for the homeowner's answer", entry.id,
-                     entry.request.case_id)
+            if entry.state == "refused":
+                log.warning("police request %s refused: %s", entry.id, entry.answer_reason)
+            elif entry.state == "pending":
+                log.info("police request %s for case %s waits for the homeowner's answer", entry.id,
+                         entry.request.case_id)
 
     def _answer(self, entry: InboxEntry, now: float) -> None:
         if self.link is None:
             return
+        kept = self.inbox.answer_path(entry.id)
+        if kept.exists():
+            # The same request came again (it is the device's only way to learn the answer was missed): the
+            # same answer, byte for byte, and nothing shared twice.
+            signed = kept.read_bytes()
+            self.link.publish_answer(signed)
+            self.inbox.mark_published(entry, signed)
+            self.audit.append("answer_republished", request_id=entry.id, decision=entry.state)
+            return
         segments: list[dict[str, Any]] = []
         if entry.state == "approved":
-            # Wait until the window's last segment has been cut, so that "exactly the window" is complete.
+            # Wait until the window's last segment has been cut, so that the whole window is there.
             if now < entry.request.end + self.segment_seconds + 1.0:
                 return
             segments = self._share_window(entry)
-        doc = answer_document(entry, self.identity.device_id, segments)
-        self.link.publish_answer(sign_document(doc, self.identity.signing_key))
-        self.inbox.mark_published(entry, tuple(int(s["seq"]) for s in segments))
-        self.audit.append("answer_published", request_id=entry.id, decision=entry.state, segments=len(segments))
+            if self.inbox.get(entry.id).state == "withdrawn":
+                # Consent was revoked while the window was being sealed: none of it leaves.
+                self.gate.withhold_request(entry.id)
+                entry, segments = self.inbox.get(entry.id), []
+        signed = sign_document(answer_document(entry, self.identity.device_id, segments), self.identity.signing_key)
+        self.link.publish_answer(signed)
+        self.inbox.mark_published(entry, signed, tuple(int(s["seq"]) for s in segments))
+        self.audit.append("answer_published", request_id=entry.id, decision=entry.state, segments=len(segments),
+                          seqs=[int(s["seq"]) for s in segments])
         log.info("answer to request %s published: %s, %d segment(s)", entry.id, entry.state, len(segments))
 
     def _share_window(self, entry: InboxEntry) -> list[dict[str, Any]]:
@@ -167,7 +193,9 @@ class RequestWorker:
     def _publish_head(self, now: float) -> None:
         self._last_head = now
         head = self.audit.head()
-        signed = sign_document(loghead_document(head, self.identity.device_id, now), self.identity.signing_key)
+        shared = -1 if self.link is None else self.link.shared_seq()
+        signed = sign_document(loghead_document(head, self.identity.device_id, now, shared),
+                               self.identity.signing_key)
         # Kept locally too: ``audit verify`` uses it to catch a log cut short after the head was published.
         atomic_write(loghead_path(self.paths), signed, mode=0o600)
         if self.link is not None:

@@ -1,6 +1,9 @@
 """The retention worker: every redacted segment kept on the device (encrypted at rest) while consent is on, and
 the retention rules (``retention.hours``, ``retention.max_bytes``) applied at each write and once a minute.
 
+The archive of what was shared (sealed for the center, kept so that a segment the center missed can be sent
+again: :mod:`edge_agent.outbox.archive`) follows the same hours, within the outbox's byte cap.
+
 With consent off nothing is kept for anyone. A reloaded profile's rules apply from the next write or prune on.
 """
 
@@ -9,12 +12,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 
 from edge_agent.config.models import RetentionSettings
 from edge_agent.consent.retention import Retention
 from edge_agent.core.audit import AuditLog
 from edge_agent.device.consent_gate import ConsentGate
 from edge_agent.errors import EdgeAgentError
+from edge_agent.outbox.archive import SentArchive
 from edge_agent.segment.model import Segment
 
 log = logging.getLogger(__name__)
@@ -22,9 +27,20 @@ log = logging.getLogger(__name__)
 PRUNE_EVERY_S = 60.0
 
 
+@dataclass(slots=True)
+class SharedRetention:
+    """The archive of what was shared, and its byte cap (the profile's ``outbox.max_bytes``)."""
+
+    archive: SentArchive
+    max_bytes: int
+
+
 class RetentionWorker:
-    def __init__(self, retention: Retention, gate: ConsentGate, audit: AuditLog) -> None:
+    def __init__(
+        self, retention: Retention, gate: ConsentGate, audit: AuditLog, shared: SharedRetention | None = None
+    ) -> None:
         self.retention = retention
+        self.shared = shared
         self._gate = gate
         self._audit = audit
         self._lock = threading.Lock()  # one write or prune at a time; the rules change between them
@@ -65,6 +81,8 @@ class RetentionWorker:
         try:
             with self._lock:
                 pruned = self.retention.prune(now)
+                if self.shared is not None:
+                    self.shared.archive.prune(now, self.retention.hours * 3600.0, self.shared.max_bytes)
         except (OSError, EdgeAgentError) as exc:
             log.error("retention not pruned: %s", exc)
             return

@@ -70,6 +70,12 @@ class Sealer:
         self._chain = load_chain(state_path)
         self._skip_past_outbox()
 
+    @property
+    def next_seq(self) -> int:
+        """The sequence number the next shared segment gets (so ``next_seq - 1`` is the last one shared)."""
+        with self._lock:
+            return self._chain.next_seq
+
     def _skip_past_outbox(self) -> None:
         pending = self.outbox.pending()
         if pending and pending[-1].seq >= self._chain.next_seq:

@@ -16,6 +16,7 @@ class Status:
     consent: ConsentRecord | None
     sharing: bool
     detail: str = ""
+    shared_seq: int = -1  # the last sequence number shared: the center asks for any it does not hold
 
     def to_json(self, now: float | None = None) -> bytes:
         consent = None
@@ -28,9 +29,10 @@ class Status:
             "consent": consent,
             "detail": self.detail,
             "time": round(time.time() if now is None else now, 3),
+            "shared_seq": self.shared_seq,
         }
         return json.dumps(doc, sort_keys=True).encode("utf-8")
 
 
-def offline_payload(device_id: str) -> bytes:
-    return Status(device_id, "offline", None, False).to_json()
+def offline_payload(device_id: str, shared_seq: int = -1) -> bytes:
+    return Status(device_id, "offline", None, False, shared_seq=shared_seq).to_json()

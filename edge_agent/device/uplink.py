@@ -7,15 +7,19 @@ Workers do not get the uplink itself: they get :class:`CenterLink`, the few thin
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
 
+from edge_agent.config import keys
 from edge_agent.config.identity import DeviceIdentity, center_recipient_keys, load_enrollment
 from edge_agent.config.models import Enrollment, Profile
+from edge_agent.consent.requests import MAX_REQUEST_TTL_S
 from edge_agent.consent.state import ConsentRecord, consent_document
 from edge_agent.core.audit import AuditLog
 from edge_agent.core.paths import DevicePaths
+from edge_agent.device.resender import Resender
 from edge_agent.device.sealer import Sealer
 from edge_agent.device.status import Status, offline_payload
 from edge_agent.errors import EdgeAgentError, TransportError
@@ -29,6 +33,7 @@ from edge_agent.transport.topics import Topics
 log = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_S = 3.0
+SESSION_EXPIRY_S = int(MAX_REQUEST_TTL_S)
 
 
 class CenterLink(Protocol):
@@ -42,6 +47,10 @@ class CenterLink(Protocol):
 
     def notify(self) -> None: ...
 
+    def shared_seq(self) -> int: ...
+
+    def announce_if_reconnected(self, record: ConsentRecord) -> None: ...
+
 
 class Uplink:
     def __init__(
@@ -52,6 +61,8 @@ class Uplink:
         self.paths = paths
         self.topics = Topics(profile.mqtt.topic_prefix, identity.device_id)
         self.outbox = Outbox(paths.outbox, profile.outbox.max_bytes)
+        # A persistent session: a request the center sends while the agent is not running waits at the broker and
+        # is delivered when it connects (requests expire on the broker with their own lifetime, at most a week).
         self.link = MqttLink(
             enrollment.broker,
             client_id=identity.device_id,
@@ -60,7 +71,14 @@ class Uplink:
             keepalive=profile.mqtt.keepalive,
             max_inflight=profile.mqtt.max_inflight,
             on_message=self._dispatch,
+            clean_start=False,
+            session_expiry=SESSION_EXPIRY_S,
         )
+        self._sealer: Sealer | None = None
+        # Set at every CONNACK: a broker restarted without persistence has forgotten the retained status and
+        # consent, so they are published again (from a worker thread, not the network thread).
+        self._reconnected = threading.Event()
+        self.link.add_connection_listener(lambda up: self._reconnected.set() if up else None)
         self._handlers: dict[str, Callable[[bytes], None]] = {}
         self.audit = audit
         self.publisher = OutboxPublisher(self.outbox, self.link, on_rejected=self._refused)
@@ -85,7 +103,7 @@ class Uplink:
         self.listen(self.topics.requests, handler)
 
     def sealer(self) -> Sealer:
-        return Sealer(
+        self._sealer = Sealer(
             self.identity,
             recipients=self.recipients,
             outbox=self.outbox,
@@ -93,6 +111,25 @@ class Uplink:
             audit=self.audit,
             state_path=self.paths.state,
         )
+        return self._sealer
+
+    def resender(self) -> Resender:
+        """Answers the center's resend requests from this uplink's outbox and its archive of what was shared."""
+        _, center_key = keys.center_public_keys(self.enrollment.center, "enrollment.json: center")
+        return Resender(self.outbox, self.audit, device_id=self.identity.device_id,
+                        signing_key=self.identity.signing_key, center_key=center_key,
+                        next_seq=lambda: self.shared_seq() + 1, publish_answer=self.publish_answer, notify=self.notify)
+
+    def shared_seq(self) -> int:
+        """The last sequence number this device shared (-1: none yet)."""
+        return -1 if self._sealer is None else self._sealer.next_seq - 1
+
+    def announce_if_reconnected(self, record: ConsentRecord) -> None:
+        """After a (re)connection: the retained status and consent again, and with them how far the chain goes."""
+        if self._reconnected.is_set():
+            self._reconnected.clear()
+            self.publish_status(record, "online")
+            self.publish_consent(record)
 
     def start(self, record: ConsentRecord) -> None:
         """Connect in the background: the agent keeps capturing and spooling while the broker is away."""
@@ -109,7 +146,8 @@ class Uplink:
         self.publisher.notify()
 
     def publish_status(self, record: ConsentRecord, state: str, detail: str = "") -> None:
-        status = Status(self.identity.device_id, state, record, record.is_live_at(time.time()), detail)
+        status = Status(self.identity.device_id, state, record, record.is_live_at(time.time()), detail,
+                        self.shared_seq())
         self.link.publish(self.topics.status, status.to_json(), qos=1, retain=True, content_type="application/json")
 
     def publish_consent(self, record: ConsentRecord) -> None:
@@ -132,7 +170,8 @@ class Uplink:
         if left:
             log.info("%d segment(s) stay in the outbox for the next run", left)
         self.publisher.stop()
-        self.link.publish(self.topics.status, offline_payload(self.identity.device_id), qos=1, retain=True)
+        self.link.publish(self.topics.status, offline_payload(self.identity.device_id, self.shared_seq()), qos=1,
+                          retain=True)
         self.link.stop()
         return self.publisher.sent_count
 

@@ -125,9 +125,11 @@ class OutboxPublisher:
 
     @staticmethod
     def _refusal(result: PublishResult) -> str:
-        """The broker's own words and reason code, e.g. "Not authorized (135)"."""
-        refusal = result.refusal
-        return "refused" if refusal is None else f"{refusal[1]} ({refusal[0]})"
+        try:
+            result.wait(0)
+        except TransportError as exc:
+            return str(exc)
+        return "refused"
 
     def _report_sent(self, item: OutboxItem) -> None:
         if self._on_sent is None:

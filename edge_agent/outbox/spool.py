@@ -25,6 +25,7 @@ from pathlib import Path
 
 from edge_agent.core.files import atomic_write, fsync_dir, pid_alive
 from edge_agent.errors import OutboxError
+from edge_agent.outbox.archive import AT_CAP, DISK_FULL, SHARED, SentArchive
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +89,34 @@ def _parse_header(path: Path, head: bytes, file_size: int) -> OutboxItem:
     return OutboxItem(seq=seq, topic=topic, consent_id=consent_id, size=file_size, path=path)
 
 
+def read_item(path: Path) -> OutboxItem | None:
+    """The header of the item file at ``path`` (here or in the archive of what was shared); None if it is gone or
+    unreadable."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(_HEADER.size)
+            if len(head) == _HEADER.size:
+                _, _, tlen, clen, _, _ = _HEADER.unpack(head)
+                head += f.read(tlen + clen)
+        return _parse_header(path, head, size)
+    except (OSError, _Corrupt):
+        return None
+
+
 class Outbox:
-    """A bounded, crash-safe spool of sealed segments, ordered by sequence number. Thread-safe."""
+    """A bounded, crash-safe spool of sealed segments, ordered by sequence number. Thread-safe.
+
+    What the broker acknowledged is kept as sent in ``shared/`` (:mod:`edge_agent.outbox.archive`), with a note
+    for what was withheld (revoked) or lost (evicted, refused), so that a segment the center missed can be sent
+    again byte for byte (:meth:`requeue`)."""
 
     def __init__(self, folder: Path, max_bytes: int) -> None:
         if max_bytes < 1:
             raise OutboxError(f"outbox cap must be positive, got {max_bytes}")
         self.folder = folder
         self.max_bytes = max_bytes
+        self.archive = SentArchive(folder / SHARED)
         self._lock = threading.RLock()
         self._items: dict[str, OutboxItem] = {}
         try:
@@ -140,21 +161,15 @@ class Outbox:
                 self._items[name] = item
 
     def _load(self, path: Path) -> OutboxItem | None:
-        try:
-            with open(path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                head = f.read(_HEADER.size)
-                if len(head) == _HEADER.size:
-                    _, _, tlen, clen, _, _ = _HEADER.unpack(head)
-                    head += f.read(tlen + clen)
-            return _parse_header(path, head, size)
-        except FileNotFoundError:
-            return None
-        except (OSError, _Corrupt) as exc:
-            self._quarantine(path, str(exc))
-            return None
+        item = read_item(path)
+        if item is None and path.exists():
+            self._quarantine(path, "unreadable or fails its checks")
+        return item
 
     def _quarantine(self, path: Path, why: str) -> None:
+        match = _ITEM_RE.fullmatch(path.name)
+        if match is not None:
+            self.archive.note(int(match.group(1)), "lost", f"corrupt on the device's storage ({why})")
         moved = self._move(path, QUARANTINE)
         log.error("outbox item %s is unreadable (%s); moved to %s", path.name, why, moved)
 
@@ -201,7 +216,13 @@ class Outbox:
         name = self.item_name(seq)
         path = self.folder / name
         try:
-            atomic_write(path, data, 0o600, before_rename=before_commit)
+            try:
+                atomic_write(path, data, 0o600, before_rename=before_commit)
+            except OSError as exc:
+                # A full card gives up copies of what was sent already before it refuses a new segment.
+                if exc.errno != errno.ENOSPC or not self.archive.make_room(2 * len(data), DISK_FULL):
+                    raise
+                atomic_write(path, data, 0o600, before_rename=before_commit)
         except OSError as exc:
             reason = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
             raise OutboxError(f"cannot store segment {seq} in outbox {self.folder}: {reason}") from exc
@@ -212,15 +233,21 @@ class Outbox:
             return self._evict(keep=name)
 
     def _evict(self, keep: str) -> list[OutboxItem]:
-        # The new item is written before older ones are evicted, so a failed write never costs an old one.
+        # The new item is written before older ones are evicted, so a failed write never costs an old one. Copies
+        # of what was sent already count against the cap too, and go first.
         evicted: list[OutboxItem] = []
         used = sum(i.size for i in self._items.values())
+        kept = self.archive.kept_bytes()
+        if used + kept > self.max_bytes:
+            kept -= self.archive.make_room(used + kept - self.max_bytes, AT_CAP)
+        used += max(0, kept)
         for old in sorted(self._items.values(), key=lambda i: i.seq):
             if used <= self.max_bytes:
                 break
             if old.path.name == keep:
                 continue
             self._unlink(old)
+            self.archive.note(old.seq, "lost", "evicted from the outbox at its cap (while the broker was away)")
             used -= old.size
             evicted.append(old)
         if evicted:
@@ -272,30 +299,75 @@ class Outbox:
         return bytes(blob)
 
     def ack(self, item: OutboxItem) -> None:
-        """Remove ``item`` durably (the broker has it). Removing an item that is already gone is fine."""
+        """The broker has ``item``: move it to the archive of what was shared (one rename, made durable). An item
+        that is already gone is fine."""
         with self._lock:
-            self._unlink(item)
+            try:
+                self.archive.keep(item.path, item.seq)
+            except FileNotFoundError:
+                pass  # removed by another process (a revocation from the command line)
+            except OSError as exc:
+                raise OutboxError(f"cannot move segment {item.seq} to {self.archive.folder}: "
+                                  f"{exc.strerror or exc}") from exc
+            self._items.pop(item.path.name, None)
             self._sync()
 
-    def drop(self, predicate: Callable[[OutboxItem], bool]) -> list[OutboxItem]:
-        """Remove every item ``predicate`` selects (e.g. those a revoked consent covered); returns them."""
+    def drop(self, select: Callable[[str], bool], reason: str) -> list[OutboxItem]:
+        """Withhold every segment whose consent id ``select`` picks (its consent was revoked): the waiting ones
+        are deleted, the kept copies of those already sent too, each with a note. Returns the waiting ones."""
         with self._lock:
             self._refresh()
-            dropped = [i for i in sorted(self._items.values(), key=lambda i: i.seq) if predicate(i)]
+            dropped = [i for i in sorted(self._items.values(), key=lambda i: i.seq) if select(i.consent_id)]
             for item in dropped:
                 self._unlink(item)
+                self.archive.note(item.seq, "withheld", reason, item.consent_id)
             if dropped:
                 self._sync()
-            return dropped
+        self.archive.withhold(_consent_of, select, reason)
+        return dropped
 
     def reject(self, item: OutboxItem, reason: str) -> Path:
         """Set aside an item the broker refuses for good, so that it is not retried forever."""
         moved = self._move(item.path, REJECTED)
+        self.archive.note(item.seq, "lost", f"refused by the broker: {reason}")
         log.error("broker refused segment %d (%s); moved to %s", item.seq, reason, moved)
         return moved
+
+    def waiting(self, seq: int) -> bool:
+        with self._lock:
+            return self.item_name(seq) in self._items or (self.folder / self.item_name(seq)).exists()
+
+    def requeue(self, seq: int) -> bool:
+        """Send a segment again exactly as first sent: its kept copy goes back into the outbox (a hard link made
+        under a temporary name, then renamed). False when there is no kept copy."""
+        kept = self.archive.item(seq)
+        if kept is None:
+            return False
+        name = self.item_name(seq)
+        tmp = self.folder / f".{name}.{os.getpid()}.tmp"
+        with self._lock:
+            if name in self._items:
+                return True  # already waiting
+            try:
+                os.link(kept, tmp)
+                os.replace(tmp, self.folder / name)
+            except FileNotFoundError:
+                return False  # withheld or pruned meanwhile
+            except OSError as exc:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+                raise OutboxError(f"cannot put segment {seq} back in the outbox: {exc.strerror or exc}") from exc
+            self._sync()
+            self._refresh()
+        return True
 
     @property
     def used_bytes(self) -> int:
         with self._lock:
             self._refresh()
             return sum(i.size for i in self._items.values())
+
+
+def _consent_of(path: Path) -> str | None:
+    item = read_item(path)
+    return None if item is None else item.consent_id

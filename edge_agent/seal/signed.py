@@ -29,7 +29,7 @@ from edge_agent.config.keys import ed25519_public_bytes, key_id
 from edge_agent.core.canon import canonical_json, strict_loads
 from edge_agent.errors import OpenError, SealError
 
-__all__ = ["DOC_CONTEXT", "MAX_DOCUMENT_LEN", "canonical_json", "sign_document", "verify_document"]
+__all__ = ["DOC_CONTEXT", "MAX_DOCUMENT_LEN", "canonical_json", "document_type", "sign_document", "verify_document"]
 
 DOC_CONTEXT = b"edge-agent signed document v1\x00"
 MAX_DOCUMENT_LEN = 1024 * 1024
@@ -51,6 +51,20 @@ def sign_document(doc: Mapping[str, Any], key: Ed25519PrivateKey) -> bytes:
     if len(data) > MAX_DOCUMENT_LEN:
         raise SealError(f"signed document is {len(data)} bytes, over the {MAX_DOCUMENT_LEN}-byte limit")
     return data
+
+
+def document_type(data: bytes) -> str | None:
+    """The ``type`` a signed document claims, before anything is verified (to route it to the right check); None
+    for anything that is not a signed document's wire form."""
+    if not isinstance(data, bytes | bytearray) or len(data) > MAX_DOCUMENT_LEN:
+        return None
+    try:
+        wire = strict_loads(bytes(data))
+    except OpenError:
+        return None
+    doc = wire.get("doc") if isinstance(wire, dict) else None
+    kind = doc.get("type") if isinstance(doc, dict) else None
+    return kind if isinstance(kind, str) else None
 
 
 def verify_document(data: bytes, key: Ed25519PublicKey) -> dict[str, Any]:

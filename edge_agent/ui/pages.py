@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
 
 from edge_agent.consent import api
-from edge_agent.consent.requests import Inbox
+from edge_agent.consent.inbox import Inbox
 from edge_agent.consent.transparency import format_report, transparency_report
 from edge_agent.core.audit import VerifyResult
 from edge_agent.errors import EdgeAgentError

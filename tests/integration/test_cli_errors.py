@@ -131,3 +131,25 @@ def test_unwritable_audit_log_stops_sharing_not_the_agent(tmp_path, mosquitto):
     assert summary.frames > 0 and summary.segments >= 2  # the agent kept running
     assert summary.shared == 0
     assert Outbox(setup.device.outbox, 1 << 30).pending() == []
+
+
+def test_a_second_agent_on_one_data_folder_is_refused(tmp_path):
+    """One agent per data folder: the second gets one line naming the folder and the first one's pid, and the
+    first runs on (its lock, its pid file) untouched."""
+    data = tmp_path / "d"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "edge_agent", "--data-dir", str(data), "run", "--source", "synthetic",
+         "--duration", "60"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for((data / "agent.pid").exists, timeout=60)
+        proc = _run("edge_agent", "--data-dir", str(data), "run", "--source", "synthetic", "--duration", "5")
+        _assert_one_line_error(proc, "already running", str(data), str(first.pid))
+        assert first.poll() is None
+        assert (data / "agent.pid").read_text().strip() == str(first.pid)
+    finally:
+        first.terminate()
+        first.wait(timeout=60)
+    assert not (data / "agent.pid").exists()
+    # Once it stopped, the folder is free again (a crash frees it too: the kernel drops the lock).
+    second = _run("edge_agent", "--data-dir", str(data), "run", "--source", "synthetic", "--duration", "1")
+    assert second.returncode == 0, second.stderr

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from edge_agent.errors import TransportError
 from edge_agent.transport.parts import MSG, PART, SHA256, SIZE
 from edge_agent.transport.reassembly import Reassembler
+from tests.integration import fuzz_documents as fd
 from tests.integration import fuzz_targets as ft
 
 RUN = settings(max_examples=300, database=None, deadline=None, suppress_health_check=list(HealthCheck))
@@ -61,3 +62,26 @@ def test_device_request_messages(world: ft.World) -> None:
 def test_signed_requests_with_hostile_fields(world: ft.World) -> None:
     RUN(given(ft.request_docs(world))(lambda doc: ft.request_fields_target(world, doc)))()
     assert world.outcomes["request fields: ConsentError"] > 0
+
+
+@pytest.fixture(scope="module")
+def documents(world: ft.World) -> fd.Documents:
+    return fd.make_documents(world)
+
+
+@pytest.mark.parametrize("kind", ["consent", "answer", "loghead", "resend-answer", "status"])
+def test_every_document_type_with_hostile_fields(documents: fd.Documents, kind: str) -> None:
+    RUN(given(fd.hostile(documents, kind))(lambda doc: fd.center_document_target(documents, kind, doc)))()
+    assert documents.world.outcomes[f"{kind}: rejected"] > 0
+
+
+@pytest.mark.parametrize("kind", ["consent", "answer", "loghead", "resend-answer", "status"])
+def test_every_document_type_as_mutated_bytes(documents: fd.Documents, kind: str) -> None:
+    RUN(given(fd.raw(documents, kind))(lambda data: fd.center_document_target(documents, kind, None, data)))()
+    assert documents.world.outcomes[f"{kind}: rejected"] > 0
+
+
+def test_resend_requests_with_hostile_fields_and_mutated_bytes(documents: fd.Documents) -> None:
+    RUN(given(fd.hostile(documents, "resend"))(lambda doc: fd.resend_target(documents, doc)))()
+    RUN(given(fd.raw(documents, "resend"))(lambda data: fd.resend_target(documents, None, data)))()
+    assert documents.world.outcomes["resend: ConsentError"] > 0

@@ -319,7 +319,7 @@ def _center(links: list[MqttLink], url: str, folder: Path) -> Received:
     return received
 
 
-def test_publisher_delivers_in_order_and_deletes(mosquitto_factory, tmp_path: Path, links) -> None:
+def test_publisher_delivers_in_order_and_keeps_what_was_sent(mosquitto_factory, tmp_path: Path, links) -> None:
     broker = mosquitto_factory(["max_packet_size 65536"])
     received = _center(links, broker.url, tmp_path / "parts")
     outbox = Outbox(tmp_path / "outbox", 64 << 20)
@@ -342,7 +342,9 @@ def test_publisher_delivers_in_order_and_deletes(mosquitto_factory, tmp_path: Pa
     assert sent == list(range(13))
     assert publisher.sent_count == 13
     assert outbox.pending() == []
-    assert [p.name for p in (tmp_path / "outbox").iterdir()] == []
+    # Nothing waits; what was sent is kept as sent, for a resend the center may ask for.
+    assert [p.name for p in (tmp_path / "outbox").iterdir()] == ["shared"]
+    assert [seq for seq, _ in outbox.archive.kept()] == list(range(13))
 
 
 def test_publisher_keeps_items_through_a_broker_outage(mosquitto, tmp_path: Path, links) -> None:

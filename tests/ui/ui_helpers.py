@@ -8,7 +8,8 @@ import time
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask.testing import FlaskClient
 
-from edge_agent.consent.requests import Inbox, make_request
+from edge_agent.consent.inbox import Inbox
+from edge_agent.consent.requests import make_request
 from edge_agent.ui.access import AccessStore
 from edge_agent.ui.context import UiContext
 

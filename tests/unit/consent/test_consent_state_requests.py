@@ -11,7 +11,8 @@ from edge_agent.center.consent_check import PENDING, Claim, ConsentBook
 from edge_agent.center.keys import CenterPaths, DeviceRegistry, add_device, init_keys, load_keys
 from edge_agent.config.identity import init_identity, load_identity
 from edge_agent.config.loader import load_profile
-from edge_agent.consent.requests import Inbox, make_request
+from edge_agent.consent.inbox import Inbox
+from edge_agent.consent.requests import make_request
 from edge_agent.consent.retention import Retention
 from edge_agent.consent.state import OFF_RECORD, ConsentStore, live_record, revoke_record, sign_record
 from edge_agent.core.audit import AuditLog
@@ -19,6 +20,7 @@ from edge_agent.core.paths import DevicePaths
 from edge_agent.device.consent_gate import ConsentGate
 from edge_agent.device.retention_worker import RetentionWorker
 from edge_agent.errors import ConsentError
+from edge_agent.seal.signed import sign_document
 from edge_agent.segment.model import Segment, SegmentMeta
 
 T0 = 1_800_000_000.0  # 2027-01-15 08:00 UTC
@@ -69,17 +71,28 @@ def test_requests_are_checked_and_rejections_logged(world, tmp_path):
                             end=T0 - 60, case_id="CASE-3", reason="x", ttl_s=30, now=T0 - 100)
     _, wide = make_request(keys.ed25519, device_id="dev-unit", center_id="test-center", start=T0 - 4 * 3600,
                            end=T0, case_id="CASE-4", reason="x", now=T0)
-    cases = [(forged, "signature"), (signed, "replay"), (stale, "stale"), (wide, "cap of 2 h")]
-    for payload, why in cases:
-        with pytest.raises(ConsentError, match=why):
-            _receive(device, payload, center_pub, T0 + 2)
+    # Not authentic: refused without an answer (nothing proves who sent it).
+    with pytest.raises(ConsentError, match="signature"):
+        _receive(device, forged, center_pub, T0 + 2)
+    # The same request again (a broker redelivering, a center sending it again): the same entry, no new one.
+    assert _receive(device, signed, center_pub, T0 + 2) == entry
+    # A different request reusing its nonce is a replay.
+    replay = json.loads(signed)
+    replay["doc"]["id"] = "r-" + "f" * 16
+    replay["sig"] = json.loads(sign_document(replay["doc"], keys.ed25519))["sig"]
+    with pytest.raises(ConsentError, match="replay"):
+        _receive(device, json.dumps(replay, separators=(",", ":"), sort_keys=True).encode(), center_pub, T0 + 2)
+    # Authentic but refused by the device itself: kept with the reason, so the center gets a signed refusal.
     _, fresh = make_request(keys.ed25519, device_id="dev-unit", center_id="test-center", start=T0 - 600,
                             end=T0 - 60, case_id="CASE-5", reason="x", now=T0)
-    with pytest.raises(ConsentError, match="consent is off"):
-        _receive(device, fresh, center_pub, T0 + 2, mode="off")
+    refusals = {why: _receive(device, payload, center_pub, T0 + 2, **kwargs)
+                for payload, why, kwargs in [(stale, "stale", {}), (wide, "cap of 2 h", {}),
+                                              (fresh, "consent is off", {"mode": "off"})]}
+    for why, refused in refusals.items():
+        assert refused.state == "refused" and why in refused.answer_reason and refused.answered_at is not None
     rejected = [e for e in AuditLog(device.audit).entries() if e["kind"] == "request_rejected"]
     assert len(rejected) == 5
-    assert [e.id for e in Inbox(device).entries()] == [good.id]
+    assert [e.state for e in Inbox(device).entries()] == ["pending", "refused", "refused", "refused"]
 
 
 def test_unanswered_request_expires(world):
@@ -108,8 +121,9 @@ def test_retention_is_encrypted_at_rest_and_windows_are_exact(world):
     for item in retention.items():
         assert marker[:16] not in item.path.read_bytes()
         assert item.path.stat().st_mode & 0o777 == 0o600
-    window = retention.window(T0 + 2, T0 + 7)  # segments 1 and 2 lie inside; 3 ends at T0 + 8
-    assert [item.seq for item in window] == [1, 2]
+    window = retention.window(T0 + 2, T0 + 7)  # 1 and 2 lie inside, 3 (T0+6..T0+8) overlaps, 0 ends at T0+2
+    assert [item.seq for item in window] == [1, 2, 3]
+    assert [item.seq for item in retention.window(T0 + 2.5, T0 + 2.6)] == [1]
     assert retention.open(window[0]).data == marker
     assert len(retention.prune(now=T0 + 3600 + 5).expired) == 2  # ends at T0+2 and T0+4 are past the hour
 

@@ -6,6 +6,7 @@ import errno
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -130,10 +131,13 @@ def test_ack_and_drop(tmp_path: Path) -> None:
     first = box.pending()[0]
     box.ack(first)
     box.ack(first)  # twice is harmless
-    dropped = box.drop(lambda i: i.consent_id.startswith("live-"))
+    dropped = box.drop(lambda consent_id: consent_id.startswith("live-"), "consent was revoked")
     assert [i.seq for i in dropped] == [2, 4]
     assert [i.seq for i in box.pending()] == [3]
     assert _files(tmp_path) == ["00000000000000000003.item"]
+    # The acknowledged one is kept as sent; the dropped ones are withheld for good.
+    assert box.archive.fate(1) == ("kept", "")
+    assert box.archive.fate(2) == box.archive.fate(4) == ("withheld", "consent was revoked")
 
 
 def test_drop_by_another_process_is_seen(tmp_path: Path) -> None:
@@ -141,7 +145,7 @@ def test_drop_by_another_process_is_seen(tmp_path: Path) -> None:
     daemon.put(1, TOPIC, "live-1", b"x")
     daemon.put(2, TOPIC, "c-1", b"y")
     item = daemon.pending()[0]
-    Outbox(tmp_path, 1 << 20).drop(lambda i: i.consent_id == "live-1")  # e.g. the command line
+    Outbox(tmp_path, 1 << 20).drop(lambda consent_id: consent_id == "live-1", "revoked")  # e.g. the command line
     assert [i.seq for i in daemon.pending()] == [2]
     with pytest.raises(OutboxError, match="no longer in the outbox"):
         daemon.read(item)
@@ -179,3 +183,63 @@ def test_an_item_whose_commit_hook_fails_never_appears(tmp_path):
     assert [p.name for p in (tmp_path / "outbox").iterdir() if p.is_file()] == []  # no tmp file left behind
     outbox.put(8, "rtcc/v1/dev-x/segments", "c-1", b"sealed", before_commit=lambda: None)
     assert [i.seq for i in outbox.pending()] == [8]
+
+
+def test_what_was_shared_is_kept_as_sent_and_can_be_sent_again(tmp_path: Path) -> None:
+    box = Outbox(tmp_path, 1 << 20)
+    for seq, consent in [(1, "c-1"), (2, "live-1"), (3, "live-1")]:
+        box.put(seq, TOPIC, consent, f"blob{seq}".encode())
+    for item in box.pending():
+        box.ack(item)
+    assert box.pending() == [] and [seq for seq, _ in box.archive.kept()] == [1, 2, 3]
+    assert box.requeue(2) and [i.seq for i in box.pending()] == [2]
+    assert box.read(box.pending()[0]) == b"blob2"  # byte for byte what was first sent
+    box.ack(box.pending()[0])
+    # A revocation withholds what a live grant covered, sent or not; it is never sent again.
+    box.put(4, TOPIC, "live-1", b"blob4")
+    assert [i.seq for i in box.drop(lambda c: c.startswith("live-"), "consent was revoked")] == [4]
+    assert [seq for seq, _ in box.archive.kept()] == [1]
+    assert not box.requeue(3)
+    assert box.archive.fate(3) == ("withheld", "consent was revoked")
+    assert box.archive.fate(9) is None
+
+
+def test_shared_archive_is_pruned_by_age_and_bytes(tmp_path: Path) -> None:
+    box = Outbox(tmp_path, 1 << 20)
+    for seq in range(1, 6):
+        box.put(seq, TOPIC, "c-1", bytes(1000))
+        box.ack(box.pending()[0])
+    old = box.archive.item(1)
+    assert old is not None
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    pruned = box.archive.prune(time.time(), max_age_s=3600, max_bytes=2500)
+    assert (pruned.aged, pruned.evicted) == (1, 2)
+    assert [seq for seq, _ in box.archive.kept()] == [4, 5]
+    assert box.archive.fate(2) is not None and box.archive.fate(2)[0] == "lost"
+    assert box.archive.fate(1) is None  # past retention: nothing is known any more
+
+
+def test_evicted_and_refused_items_are_noted_as_lost(tmp_path: Path) -> None:
+    box = Outbox(tmp_path, 2048)
+    box.put(1, TOPIC, "c", bytes(900))
+    box.put(2, TOPIC, "c", bytes(900))
+    box.put(3, TOPIC, "c", bytes(900))
+    assert box.archive.fate(1) == ("lost", "evicted from the outbox at its cap (while the broker was away)")
+    box.reject(box.pending()[0], "not authorized")
+    fate = box.archive.fate(2)
+    assert fate is not None and fate[0] == "lost" and "refused by the broker" in fate[1]
+
+
+def test_copies_of_what_was_sent_go_before_anything_waiting(tmp_path: Path) -> None:
+    """The cap counts the kept copies too, and evicts them first; a waiting segment is never evicted for them."""
+    box = Outbox(tmp_path, 3000)
+    for seq in (1, 2):
+        box.put(seq, TOPIC, "c", bytes(900))
+        box.ack(box.pending()[0])
+    assert [seq for seq, _ in box.archive.kept()] == [1, 2]
+    box.put(3, TOPIC, "c", bytes(900))
+    box.put(4, TOPIC, "c", bytes(900))
+    assert [i.seq for i in box.pending()] == [3, 4]
+    assert [seq for seq, _ in box.archive.kept()] == [2]
+    fate = box.archive.fate(1)
+    assert fate is not None and fate[0] == "lost" and "at its cap" in fate[1]

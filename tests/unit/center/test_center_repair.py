@@ -1,0 +1,150 @@
+"""The center's repair: it notices gaps and a lost tail, asks the online device for exactly those numbers (signed,
+bounded, rate-limited, with back-off), records what the device answers, and counts each device's chain."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_agent.center import repair as repair_module
+from edge_agent.center.keys import DeviceRegistry, load_keys
+from edge_agent.center.presence import PresenceBook
+from edge_agent.center.repair import Repair, chain_counts
+from edge_agent.config.identity import load_identity
+from edge_agent.consent.resend import ResendAnswer, parse_resend, sign_resend_answer
+from edge_agent.seal.signed import verify_document
+from tests.unit.center.center_helpers import DEVICE, TOPIC, Bench, make_bench
+
+
+class Sent:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+
+    def __call__(self, topic: str, payload: bytes, **properties: Any) -> None:
+        assert topic == f"rtcc/v1/{DEVICE}/requests" and properties["qos"] == 1
+        self.requests.append({"payload": payload, **properties})
+
+
+def _status(bench: Bench, state: str, shared_seq: int) -> None:
+    doc = {"device_id": DEVICE, "state": state, "time": time.time(), "shared_seq": shared_seq}
+    learned, _ = PresenceBook(bench.center.status).learn(DEVICE, json.dumps(doc).encode())
+    assert learned.status == "new"
+
+
+def _setup(tmp_path: Path, stored: list[int], count: int = 10) -> tuple[Bench, Repair, Sent, list[bytes]]:
+    bench = make_bench(tmp_path)
+    blobs = bench.sealed(count, time.time() - 60)
+    ingestor = bench.ingestor(durable=True)
+    for seq in stored:
+        assert ingestor.ingest(TOPIC, blobs[seq]).status == "stored"
+    sent = Sent()
+    repair = Repair(bench.center, load_keys(bench.center), DeviceRegistry(bench.center.devices), "rtcc/v1",
+                    publish=sent)
+    return bench, repair, sent, blobs
+
+
+def _asked(bench: Bench, sent: Sent) -> list[list[int]]:
+    key = load_keys(bench.center).ed25519.public_key()
+    return [list(parse_resend(verify_document(r["payload"], key)).seqs) for r in sent.requests]
+
+
+def test_gaps_and_a_lost_tail_are_asked_for_after_the_grace(tmp_path: Path) -> None:
+    bench, repair, sent, _ = _setup(tmp_path, [0, 1, 4, 5])
+    _status(bench, "online", 7)  # the device shared up to 7: 6 and 7 are a lost tail
+    now = time.time()
+    assert repair.tick(now) == 0  # they may still be on their way
+    assert repair.tick(now + repair_module.GRACE_S + 1) == 1
+    assert _asked(bench, sent) == [[2, 3, 6, 7]]
+    assert repair.tick(now + repair_module.GRACE_S + 2) == 0  # one request per device per interval
+    counts = chain_counts(bench.center, DEVICE)
+    assert (counts.expected, counts.stored, counts.missing) == (8, 4, 4)
+
+
+def test_an_offline_device_is_not_asked(tmp_path: Path) -> None:
+    bench, repair, sent, _ = _setup(tmp_path, [0, 2])
+    _status(bench, "offline", 2)
+    now = time.time()
+    assert repair.tick(now) == 0 and repair.tick(now + 60) == 0 and sent.requests == []
+    _status(bench, "online", 2)
+    assert repair.tick(now + 61) == 1 and _asked(bench, sent) == [[1]]
+
+
+def test_what_arrives_after_asking_counts_as_repaired(tmp_path: Path) -> None:
+    bench, repair, _, blobs = _setup(tmp_path, [0, 2, 3])
+    _status(bench, "online", 3)
+    repair.tick(time.time())
+    repair.tick(time.time() + 60)
+    assert bench.ingestor(durable=True).ingest(TOPIC, blobs[1]).status == "stored"
+    counts = chain_counts(bench.center, DEVICE)
+    assert (counts.stored, counts.repaired, counts.missing) == (4, 1, 0)
+    repair.tick(time.time() + 120)
+    assert chain_counts(bench.center, DEVICE).repaired == 1
+
+
+def _answer(bench: Bench, request_id: str, **fields: Any) -> bytes:
+    base = {"device_id": DEVICE, "request_id": request_id, "answered_at": round(time.time(), 3), "resent": (),
+            "withheld": (), "lost": (), "deferred": ()}
+    return sign_resend_answer(ResendAnswer(**{**base, **fields}), load_identity(bench.device).signing_key)
+
+
+def test_the_devices_answer_is_recorded(tmp_path: Path) -> None:
+    bench, repair, sent, _ = _setup(tmp_path, [0, 4])
+    _status(bench, "online", 4)
+    repair.tick(time.time())
+    repair.tick(time.time() + 60)
+    key = load_keys(bench.center).ed25519.public_key()
+    request = parse_resend(verify_document(sent.requests[0]["payload"], key))
+    assert request.seqs == (1, 2, 3)
+    answer = _answer(bench, request.id, resent=(1,), withheld=((2, "consent was revoked"),),
+                     lost=((3, "evicted from the outbox at its cap"),))
+    assert repair.learn(DEVICE, answer).status == "new"
+    counts = chain_counts(bench.center, DEVICE)
+    assert (counts.expected, counts.stored, counts.withheld, counts.lost, counts.missing) == (5, 2, 1, 1, 1)
+    lines = [json.loads(line) for line in (bench.center.root / "repairs.jsonl").read_text().splitlines()]
+    assert [line["event"] for line in lines] == ["resend requested", "resend answered"]
+
+
+@pytest.mark.parametrize("bad", ["never sent", "not asked", "forged"])
+def test_answers_that_do_not_match_a_request_are_refused(tmp_path: Path, bad: str) -> None:
+    bench, repair, sent, _ = _setup(tmp_path, [0, 2])
+    _status(bench, "online", 2)
+    repair.tick(time.time())
+    repair.tick(time.time() + 60)
+    key = load_keys(bench.center).ed25519.public_key()
+    request = parse_resend(verify_document(sent.requests[0]["payload"], key))
+    if bad == "never sent":
+        payload = _answer(bench, "s-" + "9" * 16, resent=(1,))
+    elif bad == "not asked":
+        payload = _answer(bench, request.id, lost=((0, "x"),))
+    else:
+        payload = _answer(bench, request.id, resent=(1,)).replace(b'"resent":[1]', b'"resent":[]')
+    assert repair.learn(DEVICE, payload).status == "refused"
+    assert chain_counts(bench.center, DEVICE).withheld == 0
+
+
+def test_a_number_asked_for_too_often_is_lost(tmp_path: Path) -> None:
+    bench, repair, sent, _ = _setup(tmp_path, [0, 2])
+    _status(bench, "online", 2)
+    now = time.time()
+    repair.tick(now)
+    now += 60
+    for _ in range(40):
+        repair.tick(now)
+        now += repair_module.BACKOFF_MAX_S
+    assert len(sent.requests) == repair_module.MAX_ATTEMPTS
+    state = json.loads((bench.center.repair / f"{DEVICE}.json").read_text())
+    assert "not received after" in state["lost"]["1"]
+    counts = chain_counts(bench.center, DEVICE)
+    assert (counts.lost, counts.missing) == (1, 0)
+
+
+def test_at_most_a_bounded_number_is_asked_at_once(tmp_path: Path) -> None:
+    bench, repair, sent, _ = _setup(tmp_path, [0])
+    _status(bench, "online", 200)
+    repair.tick(time.time())
+    repair.tick(time.time() + 60)
+    assert len(_asked(bench, sent)[0]) == 64
