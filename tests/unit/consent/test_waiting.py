@@ -10,7 +10,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from edge_agent.cli import main
 from edge_agent.config.identity import init_identity
 from edge_agent.consent import api
-from edge_agent.consent.requests import Inbox, make_request
+from edge_agent.consent.inbox import Inbox
+from edge_agent.consent.requests import make_request
 from edge_agent.core.paths import DevicePaths
 
 
