@@ -132,6 +132,8 @@ def agent_lines(state: AgentState | None, record: ConsentRecord) -> list[str]:
             lines.append(f"broker REFUSED {state.refused} segment(s): {state.last_refusal} (not shared; check that "
                          "the device certificate's common name is this device id)")
     lines.append("sharing now: yes" if state.sharing and state.connected else "sharing now: no")
+    if state.home_assistant:
+        lines.append(f"home assistant: {state.home_assistant}")
     return lines
 
 

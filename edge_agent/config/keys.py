@@ -65,6 +65,17 @@ def read_private(path: Path) -> bytes:
     return unb64(read_text(path).strip(), str(path))
 
 
+def read_password(path: Path) -> str:
+    """A password kept in a file of its own (first line), refused when others may read it."""
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0
+    if mode & 0o077:
+        raise ConfigError(f"{path}: password file is readable by others (mode {mode:o}); run chmod 600 {path}")
+    lines = read_text(path).splitlines()
+    if not lines or not lines[0]:
+        raise ConfigError(f"{path}: password file is empty")
+    return lines[0]
+
+
 def load_ed25519_private(path: Path) -> Ed25519PrivateKey:
     return Ed25519PrivateKey.from_private_bytes(read_private(path))
 

@@ -125,6 +125,32 @@ class UiSettings(Strict):
         default_factory=list)
 
 
+_TOPIC_PREFIX = r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"
+
+
+class HomeAssistantSettings(Strict):
+    """The homeowner's own Home Assistant, told about consent and requests over the homeowner's own MQTT broker
+    (never the crime center's), with a "stop sharing now" button. Off unless enabled."""
+
+    enabled: bool = False
+    broker: Annotated[str, Field(max_length=512)] = ""  # mqtt://homeassistant.local:1883 or mqtts://...
+    username: Annotated[str, Field(max_length=128)] = ""
+    # A file holding the broker password (mode 0600 on the device), so the password is not in a signed profile.
+    password_file: Annotated[str, Field(max_length=1024)] = ""
+    tls_ca: Annotated[str, Field(max_length=1024)] = ""  # for mqtts://, else the system's trusted CAs
+    discovery_prefix: Annotated[str, Field(pattern=_TOPIC_PREFIX)] = "homeassistant"
+    topic_prefix: Annotated[str, Field(pattern=_TOPIC_PREFIX)] = "edge-agent"
+    name: Annotated[str, Field(max_length=64)] = "Doorbell camera"
+
+    @model_validator(mode="after")
+    def _broker_when_enabled(self) -> HomeAssistantSettings:
+        if self.enabled and not self.broker:
+            raise ValueError("home_assistant.broker is required when home_assistant.enabled = true")
+        if self.password_file and not self.username:
+            raise ValueError("home_assistant.password_file needs home_assistant.username")
+        return self
+
+
 class Profile(Strict):
     """A hardware and policy profile (``firmware_profiles/*.toml``)."""
 
@@ -138,6 +164,7 @@ class Profile(Strict):
     mqtt: MqttSettings = MqttSettings()
     consent: ConsentCaps = ConsentCaps()
     ui: UiSettings = UiSettings()
+    home_assistant: HomeAssistantSettings = HomeAssistantSettings()
     zones: list[Zone] = Field(default_factory=list)
 
     # The privacy floor (policy.py) runs before the field checks so that an attempt to switch off a promise,

@@ -38,6 +38,7 @@ class AgentState:
     delivered: int  # segments the broker acknowledged in this run
     refused: int  # segments the broker refused in this run (e.g. 135: not authorized)
     last_refusal: str
+    home_assistant: str = ""  # "" (not configured), "connected", or "not connected: <broker>"
 
     def alive(self, now: float | None = None) -> bool:
         now = time.time() if now is None else now

@@ -31,15 +31,18 @@ from edge_agent.core.audit import AuditLog
 from edge_agent.core.files import atomic_write
 from edge_agent.core.lock import FolderLock
 from edge_agent.core.paths import DevicePaths
+from edge_agent.device import homeowner
 from edge_agent.device.agent_state import AgentState, StateReporter
 from edge_agent.device.consent_gate import ConsentGate
 from edge_agent.device.frames import FrameLoop, FrameTap, RunSummary
+from edge_agent.device.home_assistant import HomeAssistantBridge
 from edge_agent.device.memory import tune_allocator
 from edge_agent.device.requests_worker import RequestWorker
 from edge_agent.device.retention_worker import RetentionWorker, SharedRetention
 from edge_agent.device.sdnotify import Notifier
 from edge_agent.device.share_thread import ShareWorker
 from edge_agent.device.uplink import Uplink
+from edge_agent.errors import EdgeAgentError
 from edge_agent.redact.zonestore import ZoneStore
 from edge_agent.segment.model import Segment
 
@@ -106,6 +109,8 @@ class Agent:
             summary=self.summary,
         )
         self.page: Page | None = None
+        self.enrollment = enrollment
+        self.home: HomeAssistantBridge | None = None
         self.started_at = time.time()
         self.camera = "online"
         self.state = StateReporter(self.paths, self.snapshot)
@@ -141,7 +146,14 @@ class Agent:
             delivered=0 if uplink is None else uplink.publisher.sent_count,
             refused=0 if uplink is None else uplink.publisher.rejected_count,
             last_refusal="" if uplink is None else uplink.publisher.last_rejection,
+            home_assistant=self._home_assistant_state(),
         )
+
+    def _home_assistant_state(self) -> str:
+        home = self.home
+        if home is None:
+            return "refused (see the log)" if self.policy.profile.home_assistant.enabled else ""
+        return "connected" if home.link.connected else f"not connected ({home.link.url})"
 
     def _load_policy(self) -> Policy:
         """The profile this agent runs (the flashed one under ``profile_root``, else ``profile``), with the zones
@@ -167,6 +179,7 @@ class Agent:
         self.requests.start()  # subscribes to police requests before the uplink connects
         if self.uplink is not None:
             self.uplink.start(record)
+        self._start_home_assistant(self.policy.profile)
         self.retention.start()
         self.share.start()
         self.state.start()
@@ -187,6 +200,7 @@ class Agent:
         self.share.stop()  # every segment already cut is retained and spooled before the drain
         self.summary.shared = self.share.shared
         self.retention.stop()
+        self._stop_home_assistant()
         self.requests.stop()
         if self.uplink is not None:
             self.summary.delivered = self.uplink.stop(drain_timeout=15.0)
@@ -195,6 +209,33 @@ class Agent:
                         shared=self.summary.shared)
         self.paths.pid.unlink(missing_ok=True)
         self.lock.release()
+
+    def _start_home_assistant(self, profile: Profile) -> None:
+        """The homeowner's Home Assistant, when the profile names its broker. A mistake there is logged and
+        audited; the doorbell runs on without it."""
+        settings = profile.home_assistant
+        if not settings.enabled:
+            return
+        try:
+            self.home = HomeAssistantBridge(
+                self.paths, settings, device_id=self.identity.device_id, profile_name=profile.name,
+                consent=self.gate.current, stop_sharing=self._stop_from_home_assistant,
+                center_broker=None if self.enrollment is None else self.enrollment.broker,
+            )
+            self.home.start()
+        except EdgeAgentError as exc:
+            self.home = None
+            log.error("Home Assistant not connected: %s", exc)
+            self.audit.note("home_assistant_refused", problem=str(exc)[:300])
+
+    def _stop_home_assistant(self) -> None:
+        if self.home is not None:
+            self.home.stop()
+            self.home = None
+
+    def _stop_from_home_assistant(self) -> None:
+        """The button in Home Assistant: the same revocation as ``edge-agent consent revoke``."""
+        homeowner.revoke(self.paths, self.policy.profile, reason="stop pressed in Home Assistant")
 
     def _start_page(self) -> None:
         profile = self.policy.profile
@@ -221,6 +262,9 @@ class Agent:
         self.gate.set_caps(profile.consent)
         self.requests.follow(profile.consent, profile.segment.seconds)
         self.retention.follow(profile.retention)
+        if self.home is None or self.home.settings != profile.home_assistant:
+            self._stop_home_assistant()
+            self._start_home_assistant(profile)
 
     def camera_state(self, state: str, detail: str) -> None:
         """From the capture thread: the camera failed ("degraded") or is back ("online")."""

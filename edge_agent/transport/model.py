@@ -47,6 +47,14 @@ class TlsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class Credentials:
+    """A user name and password for a broker that asks for them (a homeowner's Home Assistant broker does)."""
+
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class BrokerAddress:
     host: str
     port: int

@@ -29,6 +29,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from edge_agent.errors import TransportError
 from edge_agent.transport.model import (
     BrokerAddress,
+    Credentials,
     InboundMessage,
     TlsFiles,
     TlsSettings,
@@ -43,6 +44,7 @@ from edge_agent.transport.topics import check_filter
 
 __all__ = [
     "BrokerAddress",
+    "Credentials",
     "InboundMessage",
     "MqttLink",
     "PublishResult",
@@ -73,6 +75,7 @@ class MqttLink:
         manual_ack: bool = False,
         receive_maximum: int | None = None,
         max_packet_size: int | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
         """With ``manual_ack``, a received QoS 1/2 message is acknowledged only by :meth:`ack`, not when
         ``on_message`` returns: the receiver acknowledges once it has made the message durable.
@@ -104,7 +107,8 @@ class MqttLink:
         self._unacked: dict[int, object] = {}
         self._manual_ack = manual_ack
         self._client = new_client(
-            self.address, client_id=client_id, tls=tls, will=will, max_inflight=max_inflight, manual_ack=manual_ack
+            self.address, client_id=client_id, tls=tls, will=will, max_inflight=max_inflight, manual_ack=manual_ack,
+            credentials=credentials,
         )
         self._client.on_connect = self._handle_connect
         self._client.on_disconnect = self._handle_disconnect

@@ -20,7 +20,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.errors import TransportError
-from edge_agent.transport.model import BrokerAddress, TlsFiles, Will
+from edge_agent.transport.model import BrokerAddress, Credentials, TlsFiles, Will
 
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
@@ -62,6 +62,7 @@ def new_client(
     will: Will | None,
     max_inflight: int,
     manual_ack: bool,
+    credentials: Credentials | None = None,
 ) -> paho.Client:
     """An MQTT v5 client for ``address``, callbacks not yet set. TransportError if the TLS files cannot be used."""
     client = paho.Client(
@@ -73,6 +74,8 @@ def new_client(
     client.max_inflight_messages_set(max_inflight)
     client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
     _configure_tls(client, address, tls)
+    if credentials is not None:
+        client.username_pw_set(credentials.username, credentials.password)
     if will is not None:
         client.will_set(
             will.topic, will.payload, qos=1, retain=will.retain, properties=properties(PacketTypes.WILLMESSAGE)

@@ -136,3 +136,65 @@ def check_filter(topic_filter: str) -> str:
 def segments_filter(prefix: str, share_group: str | None = None) -> str:
     """The center's filter for every device's segments; with a group, workers split the load."""
     return device_filter(prefix, SEGMENTS, share_group)
+
+
+# -- the homeowner's own broker (Home Assistant): never the crime center's ------------------------------------
+
+HA_COMPONENTS = frozenset({"sensor", "button", "event"})
+
+
+@dataclass(frozen=True, slots=True)
+class HomeAssistantTopics:
+    """Topics on the homeowner's Home Assistant broker: MQTT discovery configs under ``<discovery>/<component>/
+    <device-id>/<object>/config`` (Home Assistant's convention) and the device's own state under
+    ``<prefix>/<device-id>/``."""
+
+    discovery_prefix: str
+    prefix: str
+    device_id: str
+
+    def __post_init__(self) -> None:
+        _check_prefix(self.discovery_prefix)
+        _check_prefix(self.prefix)
+        check_device_id(self.device_id)
+
+    def config(self, component: str, object_id: str) -> str:
+        if component not in HA_COMPONENTS or not SHARE_GROUP_RE.fullmatch(object_id):
+            raise TransportError(f"invalid discovery entity {component}/{object_id}")
+        return f"{self.discovery_prefix}/{component}/{self.device_id}/{object_id}/config"
+
+    def _own(self, leaf: str) -> str:
+        return f"{self.prefix}/{self.device_id}/{leaf}"
+
+    @property
+    def availability(self) -> str:
+        return self._own("availability")
+
+    @property
+    def consent(self) -> str:
+        return self._own("consent")
+
+    @property
+    def consent_attributes(self) -> str:
+        return self._own("consent/attributes")
+
+    @property
+    def pending(self) -> str:
+        return self._own("pending")
+
+    @property
+    def pending_attributes(self) -> str:
+        return self._own("pending/attributes")
+
+    @property
+    def stop_sharing(self) -> str:
+        return self._own("stop-sharing")
+
+    @property
+    def request_event(self) -> str:
+        return self._own("request-event")
+
+    @property
+    def home_assistant_status(self) -> str:
+        """Home Assistant's birth and last will ("online"/"offline"): discovery is sent again when it comes up."""
+        return f"{self.discovery_prefix}/status"
