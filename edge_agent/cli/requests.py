@@ -1,4 +1,5 @@
-"""``edge-agent requests``: the homeowner's inbox of police requests: list, show, approve, deny."""
+"""``edge-agent requests``: the homeowner's inbox: police requests (list, show, approve, deny) and neighbours'
+masking requests (list, show, and :mod:`edge_agent.cli.masking`'s mask and decline)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,16 @@ import argparse
 import json
 import time
 
+from edge_agent.cli import masking
 from edge_agent.cli.common import device_paths
-from edge_agent.consent.api import approve_request, deny_request, list_requests, show_request
+from edge_agent.consent.api import (
+    approve_request,
+    deny_request,
+    list_masking,
+    list_requests,
+    show_masking,
+    show_request,
+)
 from edge_agent.consent.inbox import InboxEntry
 from edge_agent.core.text import shown
 
@@ -23,18 +32,26 @@ def _line(entry: InboxEntry) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    entries = list_requests(device_paths(args))
+    paths = device_paths(args)
+    entries = list_requests(paths)
+    neighbours = list_masking(paths)
     if args.json:
-        print(json.dumps([e.to_dict() for e in entries], indent=2, sort_keys=True))
+        print(json.dumps([e.to_dict() for e in entries] + [e.to_dict() for e in neighbours], indent=2,
+                         sort_keys=True))
         return 0
     if not entries:
         print("no police requests")
     for entry in entries:
         print(_line(entry))
+    for other in neighbours:
+        print(masking.line(other))
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    if args.id.startswith("m-"):
+        masking.show(show_masking(device_paths(args), args.id), args.json)
+        return 0
     entry = show_request(device_paths(args), args.id)
     if args.json:
         print(json.dumps(entry.to_dict(), indent=2, sort_keys=True))
@@ -68,9 +85,9 @@ def cmd_deny(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    group = sub.add_parser("requests", help="police requests for footage: list and answer them").add_subparsers(
-        dest="action", required=True
-    )
+    group = sub.add_parser(
+        "requests", help="police requests for footage and neighbours' masking requests: list and answer them"
+    ).add_subparsers(dest="action", required=True)
     p = group.add_parser("list", help="every request and its state")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_list)
@@ -85,3 +102,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("id")
     p.add_argument("--reason", help="optional reason sent with the denial")
     p.set_defaults(func=cmd_deny)
+    masking.add_commands(group)

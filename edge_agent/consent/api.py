@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from edge_agent.config.identity import load_identity
-from edge_agent.config.models import ConsentCaps
+from edge_agent.config.models import ConsentCaps, Zone
 from edge_agent.consent.inbox import Inbox, InboxEntry
 from edge_agent.consent.loghead import read_local_head
+from edge_agent.consent.masking_inbox import MaskingEntry, MaskingInbox
 from edge_agent.consent.state import (
     ConsentRecord,
     ConsentStore,
@@ -65,6 +66,10 @@ def waiting(paths: DevicePaths, now: float | None = None) -> list[WaitingItem]:
     items = [
         WaitingItem("police", e.id, e.request.case_id, e.request.expires_at, e.received_at)
         for e in Inbox(paths).entries() if e.state == "pending" and now < e.request.expires_at
+    ]
+    items += [
+        WaitingItem("masking", e.id, e.request.property, e.request.respond_by, e.received_at)
+        for e in MaskingInbox(paths).entries() if e.state == "pending" and now < e.request.respond_by
     ]
     return sorted(items, key=lambda item: item.received_at)
 
@@ -126,6 +131,27 @@ def approve_request(paths: DevicePaths, request_id: str, now: float | None = Non
 
 def deny_request(paths: DevicePaths, request_id: str, reason: str = "", now: float | None = None) -> InboxEntry:
     return Inbox(paths).decide(request_id, "denied", reason, now=now)
+
+
+def list_masking(paths: DevicePaths, now: float | None = None) -> list[MaskingEntry]:
+    inbox = MaskingInbox(paths)
+    inbox.expire_due(time.time() if now is None else now)
+    return inbox.entries()
+
+
+def show_masking(paths: DevicePaths, request_id: str) -> MaskingEntry:
+    return MaskingInbox(paths).get(request_id)
+
+
+def mask_for_neighbour(paths: DevicePaths, request_id: str, zone_names: list[str], zones_in_force: list[Zone],
+                       now: float | None = None) -> MaskingEntry:
+    """Answer a neighbour: these neighbour zones (in force) now mask their property. The running agent sends the
+    signed answer with a redacted still made under them."""
+    return MaskingInbox(paths).mask(request_id, zone_names, zones_in_force, now)
+
+
+def decline_masking(paths: DevicePaths, request_id: str, reason: str, now: float | None = None) -> MaskingEntry:
+    return MaskingInbox(paths).decline(request_id, reason, now)
 
 
 def audit_entries(paths: DevicePaths) -> list[dict[str, object]]:

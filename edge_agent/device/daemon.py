@@ -36,11 +36,13 @@ from edge_agent.device.agent_state import AgentState, StateReporter
 from edge_agent.device.consent_gate import ConsentGate
 from edge_agent.device.frames import FrameLoop, FrameTap, RunSummary
 from edge_agent.device.home_assistant import HomeAssistantBridge
+from edge_agent.device.masking_worker import MaskingWorker
 from edge_agent.device.memory import tune_allocator
 from edge_agent.device.requests_worker import RequestWorker
 from edge_agent.device.retention_worker import RetentionWorker, SharedRetention
 from edge_agent.device.sdnotify import Notifier
 from edge_agent.device.share_thread import ShareWorker
+from edge_agent.device.stills import StillCamera, TapFan
 from edge_agent.device.uplink import Uplink
 from edge_agent.errors import EdgeAgentError
 from edge_agent.redact.zonestore import ZoneStore
@@ -108,6 +110,10 @@ class Agent:
             load_policy=self._load_policy, hooks=self, audit=self.audit, notifier=self.notifier,
             summary=self.summary,
         )
+        self.stills = StillCamera(lambda: self.loop.policy)
+        self.loop.tap = self.stills
+        self.masking = MaskingWorker(self.paths, self.identity, audit=self.audit, stills=self.stills,
+                                     policy=lambda: self.loop.policy, link=self.uplink, enrollment=enrollment)
         self.page: Page | None = None
         self.enrollment = enrollment
         self.home: HomeAssistantBridge | None = None
@@ -177,6 +183,7 @@ class Agent:
             log.info("nothing is shared until the homeowner gives consent (edge-agent consent live --for 1h)")
         self.audit.note("agent_start", profile=self.policy.profile.name, profile_hash=self.policy.hash)
         self.requests.start()  # subscribes to police requests before the uplink connects
+        self.masking.start()  # and to neighbours' masking requests
         if self.uplink is not None:
             self.uplink.start(record)
         self._start_home_assistant(self.policy.profile)
@@ -201,6 +208,7 @@ class Agent:
         self.summary.shared = self.share.shared
         self.retention.stop()
         self._stop_home_assistant()
+        self.masking.stop()
         self.requests.stop()
         if self.uplink is not None:
             self.summary.delivered = self.uplink.stop(drain_timeout=15.0)
@@ -241,7 +249,8 @@ class Agent:
         profile = self.policy.profile
         if not profile.ui.enabled or self.options.serve_page is None:
             return
-        self.loop.tap, self.page = self.options.serve_page(self.paths, profile, list(self.policy.zones))
+        page_tap, self.page = self.options.serve_page(self.paths, profile, list(self.policy.zones))
+        self.loop.tap = TapFan((self.stills, page_tap))
         log.info("homeowner page on %s (pair a browser: edge-agent ui pair)", self.page.url)
 
     # -- what the frame loop tells the daemon (FrameLoop's hooks) ---------------------------------------------

@@ -13,14 +13,16 @@ import dataclasses
 import time
 from dataclasses import dataclass
 
-from edge_agent.config.models import Profile
+from edge_agent.config.models import Profile, Zone
 from edge_agent.consent import api
 from edge_agent.consent.state import ConsentRecord, describe
 from edge_agent.core.audit import AuditLog
 from edge_agent.core.paths import DevicePaths
 from edge_agent.device.consent_gate import drop_live_grants
 from edge_agent.device.uplink import publish_consent_once
+from edge_agent.errors import ConsentError
 from edge_agent.outbox.spool import Outbox
+from edge_agent.redact.zonestore import ZoneStore, parse_zones
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +70,25 @@ def revoke(paths: DevicePaths, profile: Profile, reason: str = "", now: float | 
     change = _apply(paths, api.revocation(paths, reason, now), profile, now)
     withdrawn = api.withdraw_approvals(paths, now)
     return dataclasses.replace(change, withdrawn=tuple(entry.id for entry in withdrawn))
+
+
+def zones_in_force(paths: DevicePaths, profile: Profile) -> list[Zone]:
+    """The zones the agent redacts with: the homeowner's saved zones, else the profile's."""
+    return ZoneStore(paths.root, profile.zones).load()
+
+
+def add_neighbour_zone(
+    paths: DevicePaths, profile: Profile, name: str, points: list[tuple[float, float]], via: str = "cli"
+) -> list[Zone]:
+    """Draw a new neighbour zone (relative 0-1 points), saved and audited as the page saves zones; the running
+    agent masks it from its next frame."""
+    store = ZoneStore(paths.root, profile.zones)
+    zones = store.load()
+    if any(zone.name == name for zone in zones):
+        raise ConsentError(f"a zone named {name!r} exists already: name it alone (--zone {name}) to answer with "
+                           "it, or give the new zone another name")
+    draft = [zone.model_dump() for zone in zones]
+    draft.append({"name": name, "kind": "neighbour", "coordinates": [list(p) for p in points]})
+    saved = parse_zones({"zones": draft})
+    store.save(saved, AuditLog(paths.audit), via=via)
+    return list(saved.zones)

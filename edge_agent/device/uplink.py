@@ -51,6 +51,10 @@ class CenterLink(Protocol):
 
     def announce_if_reconnected(self, record: ConsentRecord) -> None: ...
 
+    def listen_masking(self, handler: Callable[[bytes], None]) -> None: ...
+
+    def publish_masking_answer(self, signed: bytes) -> bool: ...
+
 
 class Uplink:
     def __init__(
@@ -160,6 +164,17 @@ class Uplink:
 
     def publish_loghead(self, signed: bytes) -> None:
         self.link.publish(self.topics.loghead, signed, qos=1, retain=True, content_type="application/json")
+
+    def listen_masking(self, handler: Callable[[bytes], None]) -> None:
+        self.listen(self.topics.masking, handler)
+
+    def publish_masking_answer(self, signed: bytes) -> bool:
+        """A signed masking answer (with its still); True once the broker has it. False at once while the broker
+        is away: the worker sends it again later, rather than piling copies up in paho's memory."""
+        if not self.link.connected:
+            return False
+        result = self.link.publish(self.topics.masking_answer, signed, qos=1, content_type="application/json")
+        return result.wait(PUBLISH_TIMEOUT_S * 3)
 
     def stop(self, drain_timeout: float) -> int:
         """Give the publisher up to ``drain_timeout`` seconds to empty the outbox; returns items delivered."""

@@ -8,6 +8,8 @@ Layout, under a prefix such as ``rtcc/v1``::
     <prefix>/<device-id>/requests   police requests (center -> device)
     <prefix>/<device-id>/answers    approvals and denials of requests (device -> center)
     <prefix>/<device-id>/loghead    retained; the signed head of the audit log
+    <prefix>/<device-id>/masking    neighbours' masking requests (center -> device)
+    <prefix>/<device-id>/masking-answer  the homeowner's answers to them, with a still (device -> center)
 
 Device ids are validated whenever a topic is built or parsed, so that a hostile id can never smuggle a ``/``,
 ``+`` or ``#`` into a topic or a file name derived from it.
@@ -30,7 +32,9 @@ SEGMENTS = "segments"
 REQUESTS = "requests"
 ANSWERS = "answers"
 LOGHEAD = "loghead"
-KINDS = frozenset({STATUS, CONSENT, SEGMENTS, REQUESTS, ANSWERS, LOGHEAD})
+MASKING = "masking"
+MASKING_ANSWER = "masking-answer"
+KINDS = frozenset({STATUS, CONSENT, SEGMENTS, REQUESTS, ANSWERS, LOGHEAD, MASKING, MASKING_ANSWER})
 
 
 def check_device_id(device_id: str) -> str:
@@ -88,6 +92,14 @@ class Topics:
     @property
     def loghead(self) -> str:
         return self.topic(LOGHEAD)
+
+    @property
+    def masking(self) -> str:
+        return self.topic(MASKING)
+
+    @property
+    def masking_answer(self) -> str:
+        return self.topic(MASKING_ANSWER)
 
 
 def parse_topic(prefix: str, topic: str) -> tuple[str, str]:

@@ -90,8 +90,30 @@ def _inbox() -> Inbox:
 
 def requests_page() -> str:
     now = time.time()
-    entries = sorted(api.list_requests(ctx().paths, now), key=lambda e: e.received_at, reverse=True)
-    return render_template("requests.html", entries=entries, now=now)
+    c = ctx()
+    entries = sorted(api.list_requests(c.paths, now), key=lambda e: e.received_at, reverse=True)
+    neighbours = sorted(api.list_masking(c.paths, now), key=lambda e: e.received_at, reverse=True)
+    zones = [z.name for z in c.zones.load() if z.kind == "neighbour"]
+    return render_template("requests.html", entries=entries, neighbours=neighbours, neighbour_zones=zones, now=now)
+
+
+def masking_answer(request_id: str) -> Any:
+    """A neighbour's masking request: masked by a neighbour zone in force, or declined with a reason."""
+    c = ctx()
+    decision = request.form.get("decision", "")
+    try:
+        if decision == "masked":
+            entry = api.mask_for_neighbour(c.paths, request_id, [request.form.get("zone", "")], c.zones.load())
+            flash(f"Masked by zone {', '.join(entry.zones)}: your device sends the answer with a redacted still.",
+                  "ok")
+        elif decision == "declined":
+            api.decline_masking(c.paths, request_id, request.form.get("reason", "")[:500])
+            flash("Declined: your device sends your answer and reason.", "ok")
+        else:
+            flash("Choose mask or decline.", "error")
+    except EdgeAgentError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("requests_page"), code=303)
 
 
 def request_answer(request_id: str) -> Any:
@@ -138,6 +160,7 @@ def register(app: Flask) -> None:
         ("/zones/confirm-scene", "confirm_scene", confirm_scene, ["POST"]),
         ("/requests", "requests_page", requests_page, ["GET"]),
         ("/requests/<request_id>/answer", "request_answer", request_answer, ["POST"]),
+        ("/masking/<request_id>/answer", "masking_answer", masking_answer, ["POST"]),
         ("/audit", "audit_page", audit_page, ["GET"]),
     ]
     for rule, endpoint, view, methods in routes:

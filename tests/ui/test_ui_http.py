@@ -9,12 +9,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from edge_agent.consent.masking_inbox import MaskingInbox
 from edge_agent.consent.state import ConsentStore
 from edge_agent.core.audit import AuditLog
 from edge_agent.ui import create_app
 from edge_agent.ui.access import CODE_TRIES, FAILS_PER_CLIENT, AccessStore
 from edge_agent.ui.context import UiContext
-from tests.ui.ui_helpers import pair, police_request, token_of
+from tests.ui.ui_helpers import masking_request, pair, police_request, token_of
 
 OPEN = {"pair", "pair_submit", "static"}
 
@@ -245,3 +246,26 @@ def test_waiting_requests_show_as_a_badge_a_banner_and_in_the_status(client: Fla
     assert waiting["items"][0]["id"] == request_id and waiting["items"][0]["label"] == "2026-77"
     page = client.get("/consent").get_data(as_text=True)  # every page, not only the inbox
     assert 'id="requests-badge"' in page and "case 2026-77" in page
+
+
+def test_a_neighbours_masking_request_is_answered_from_the_page(client: FlaskClient, context: UiContext) -> None:
+    token = pair(client, context)
+    masked_id = masking_request(context, "14 Elm Street", "the blue house \u202eand its driveway")
+    declined_id = masking_request(context, "16 Elm Street", "the garden")
+    assert client.get("/api/status").get_json()["waiting"]["masking"] == 2
+    page = client.get("/requests").get_data(as_text=True)
+    assert "14 Elm Street" in page and "the blue house and its driveway" in page
+    assert "Draw a neighbour zone first" not in page  # the profile's neighbour zone is in force
+    form = {"csrf_token": token, "decision": "masked", "zone": "street"}
+    answer = client.post(f"/masking/{masked_id}/answer", data=form, follow_redirects=True)
+    assert "only a neighbour zone masks" in answer.get_data(as_text=True)
+    form["zone"] = "neighbour-house"
+    client.post(f"/masking/{masked_id}/answer", data=form)
+    client.post(f"/masking/{declined_id}/answer", data={"csrf_token": token, "decision": "declined",
+                                                       "reason": "not in my view"})
+    entries = {e.id: e for e in MaskingInbox(context.paths).entries()}
+    assert entries[masked_id].state == "masked" and entries[masked_id].zones == ("neighbour-house",)
+    assert entries[declined_id].state == "declined" and entries[declined_id].reason == "not in my view"
+    assert client.get("/api/status").get_json()["waiting"]["count"] == 0
+    kinds = [e["kind"] for e in AuditLog(context.paths.audit).entries()]
+    assert kinds.count("masking_answered") == 2

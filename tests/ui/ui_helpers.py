@@ -9,6 +9,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask.testing import FlaskClient
 
 from edge_agent.consent.inbox import Inbox
+from edge_agent.consent.masking import make_masking_request
+from edge_agent.consent.masking_inbox import MaskingInbox
 from edge_agent.consent.requests import make_request
 from edge_agent.ui.access import AccessStore
 from edge_agent.ui.context import UiContext
@@ -41,3 +43,15 @@ def police_request(context: UiContext, case_id: str = "2025-0417", reason: str =
     entry = Inbox(context.paths).receive(wire, center_key=key.public_key(), device_id="dev-test",
                                          max_window_hours=2.0, mode="on-request", now=now)
     return str(entry.id)
+
+
+def masking_request(context: UiContext, prop: str = "14 Elm Street", description: str = "the driveway") -> str:
+    """A real signed masking request, checked into the device's inbox as the agent does; returns its id."""
+    key = Ed25519PrivateKey.generate()
+    now = time.time()
+    _, wire = make_masking_request(key, device_id="dev-test", center_id="center-test", property=prop,
+                                   description=description, area="Elm St north", now=now)
+    inbox = MaskingInbox(context.paths)
+    request = inbox.authentic(wire, key.public_key(), "dev-test", now)
+    assert request is not None
+    return inbox.accept(request, now).id
