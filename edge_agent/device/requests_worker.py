@@ -1,9 +1,12 @@
 """The request worker: police requests in, the homeowner's answers out, and the signed audit log head.
 
-The MQTT network thread only queues incoming requests (a callback must not block or publish); this worker's thread
-checks them into the inbox, expires unanswered ones, publishes the answers the homeowner gave (for an approval,
-first the window's segments from retention, re-sealed through the consent gate under the request id and taking
-the next numbers in the device's chain) and publishes a signed audit log head every ``HEAD_EVERY_S`` seconds.
+The MQTT network thread checks each message's signature against the enrolled center key and queues only those
+that verify (a callback must not block or publish), so a flood of junk on the requests topic never takes the place
+of a genuine request in the queue; refusals reach the audit log at a bounded rate (:class:`RejectionLog`). This
+worker's thread checks the queued ones into the inbox, expires unanswered ones, publishes the answers the homeowner
+gave (for an approval, first the window's segments from retention, re-sealed through the consent gate under the
+request id and taking the next numbers in the device's chain) and publishes a signed audit log head every
+``HEAD_EVERY_S`` seconds.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from edge_agent.config.identity import DeviceIdentity
 from edge_agent.config.models import ConsentCaps, Enrollment
 from edge_agent.consent.inbox import Inbox, InboxEntry, answer_document
 from edge_agent.consent.loghead import loghead_document, loghead_path
+from edge_agent.consent.rejections import RejectionLog
 from edge_agent.consent.retention import Retention
 from edge_agent.consent.state import ConsentRecord
 from edge_agent.core.audit import AuditLog
@@ -27,8 +31,8 @@ from edge_agent.core.paths import DevicePaths
 from edge_agent.device.consent_gate import ConsentGate
 from edge_agent.device.resender import Resender
 from edge_agent.device.uplink import CenterLink
-from edge_agent.errors import EdgeAgentError
-from edge_agent.seal.signed import document_type, sign_document
+from edge_agent.errors import EdgeAgentError, OpenError
+from edge_agent.seal.signed import document_type, sign_document, verify_document
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +73,7 @@ class RequestWorker:
         self.resender = resender
         self.inbox = Inbox(paths)
         self._incoming: queue.Queue[bytes] = queue.Queue(maxsize=INCOMING_MAX)
+        self.rejections = RejectionLog(audit, "request_rejected")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_head = 0.0
@@ -91,16 +96,25 @@ class RequestWorker:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self.rejections.flush(force=True)
         try:
             self._publish_head(time.time())
         except (OSError, EdgeAgentError) as exc:
             log.error("audit log head not published at stop: %s", exc)
 
     def _queue_request(self, payload: bytes) -> None:
+        """On the network thread: only a message the enrolled center signed takes a place in the queue."""
+        if self._center_key is None:
+            return
+        try:
+            verify_document(payload, self._center_key)
+        except OpenError:
+            self.rejections.note("request signature does not verify against the enrolled center key")
+            return
         try:
             self._incoming.put_nowait(payload)
-        except queue.Full:
-            log.warning("request queue full: a request message was dropped")
+        except queue.Full:  # only the center's key can fill it; it sends unanswered requests again
+            log.warning("request queue full: %d signed requests wait; one was dropped", INCOMING_MAX)
 
     def _run(self) -> None:
         while not self._stop.wait(TICK_S):
@@ -113,6 +127,7 @@ class RequestWorker:
         if self.link is not None:
             self.link.announce_if_reconnected(self.gate.current())
         self._take_requests(now)
+        self.rejections.flush()
         self.inbox.expire_due(now)
         for entry in self.inbox.entries():
             if entry.state != "pending" and not entry.published:
