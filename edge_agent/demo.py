@@ -2,7 +2,9 @@
 
 A private Mosquitto on a free loopback port; a crime center with its keys; a device enrolled with it; a live
 grant; the agent on the synthetic scene (or ``$SOURCE``) for ``$DURATION`` seconds with the center subscribed.
-Ends by printing where the decrypted, redacted video is and how many segments arrived.
+A neighbour asks the center to mask their house; the center's subscriber sends the device a signed masking
+request while it runs. Ends by printing where the decrypted, redacted video is, how many segments arrived, and how
+to answer the neighbour and open the public page (docs/neighbours.md).
 """
 
 from __future__ import annotations
@@ -41,7 +43,12 @@ def main() -> int:
     try:
         center_pub = _cli("edge_agent.center", "--dir", str(center), "keys", "init")
         device_pub = _cli("edge_agent", "--data-dir", str(device), "keys", "init", "--device-id", "demo-doorbell")
-        print("demo: " + _cli("edge_agent.center", "--dir", str(center), "devices", "add", device_pub))
+        print("demo: " + _cli("edge_agent.center", "--dir", str(center), "devices", "add", device_pub,
+                               "--area", "Demo district", "--near", "52.52,13.40"))
+        asked = _cli("edge_agent.center", "--dir", str(center), "neighbours", "ask", "--address",
+                     "12 Demo Street, the house opposite", "--description", "the front garden", "--area",
+                     "Demo district")
+        print("demo: a neighbour asked to be masked: " + asked.splitlines()[0])
         print("demo: " + _cli("edge_agent", "--data-dir", str(device), "enroll", "--center-key", center_pub,
                                "--broker", broker.url))
         print("demo: " + _cli("edge_agent", "--data-dir", str(device), "consent", "live", "--for", "10m"))
@@ -73,6 +80,14 @@ def main() -> int:
     videos = sorted(store.glob("*.ts")) if store.exists() else []
     print(out.strip())
     print(f"demo: {count} segment(s) arrived, verified and decrypted at the center")
+    waiting = _cli("edge_agent", "--data-dir", str(device), "requests", "list")
+    masking = [line for line in waiting.splitlines() if line.startswith("m-")]
+    print(f"demo: {len(masking)} neighbour's masking request(s) reached the device:")
+    for line in masking:
+        print(f"demo:   {line}")
+    print(f"demo: answer it: edge-agent --data-dir {device} requests mask ID --zone NAME --points 'x,y x,y x,y' "
+          "(then run the agent again: it sends the answer with a still); public page: "
+          f"edge-center --dir {center} public serve")
     if videos:
         print(f"demo: playable, redacted video: {store}/ (e.g. ffplay {videos[0]})")
         print(f"demo: evidence log: {evidence.resolve()}")

@@ -13,6 +13,9 @@ from pathlib import Path
 from edge_agent import __version__
 from edge_agent.center.config import broker_for, load_settings, save_settings
 from edge_agent.center.keys import CenterPaths, DeviceRegistry, add_device, init_keys
+from edge_agent.center.neighbours_cli import register as register_neighbours
+from edge_agent.center.places import Places, parse_point
+from edge_agent.center.public_cli import register as register_public
 from edge_agent.center.requests import register as register_requests
 from edge_agent.center.subscriber import SubscribeOptions, run_subscriber
 from edge_agent.center.verify import verify_store
@@ -34,8 +37,11 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
 
 
 def cmd_devices_add(args: argparse.Namespace) -> int:
+    near = parse_point(args.near) if args.near else None  # checked before anything is written
     ident = add_device(_paths(args), Path(args.file))
     print(f"enrolled device {ident.device_id}")
+    if args.area or near:
+        Places(Path(args.dir)).set(ident.device_id, args.area or "", near)
     return 0
 
 
@@ -125,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = devices.add_parser("add", help="enrol a device from its public identity file (device.pub.json)")
     p.add_argument("file")
+    p.add_argument("--area", help="optional: the device's area, for neighbours' requests and the public page")
+    p.add_argument("--near", metavar="LAT,LON", help="optional: a point near it, rounded to about 1 km")
     p.set_defaults(func=cmd_devices_add)
     p = devices.add_parser("list", help="list enrolled devices")
     p.set_defaults(func=cmd_devices_list)
@@ -157,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="re-check every stored segment's hashes, signature and chain")
     p.set_defaults(func=cmd_verify)
     register_requests(sub)
+    register_neighbours(sub, devices)
+    register_public(sub)
     return parser
 
 

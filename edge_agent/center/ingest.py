@@ -29,6 +29,7 @@ from typing import Literal
 from edge_agent.center.consent_check import PENDING, Claim, ConsentBook
 from edge_agent.center.files import append_bounded, append_private, write_private
 from edge_agent.center.keys import CenterKeys, CenterPaths, DeviceRegistry
+from edge_agent.center.neighbour_policy import OverduePolicy
 from edge_agent.center.ordering import chain_conflict
 from edge_agent.center.pending import PendingStore
 from edge_agent.core.files import sync_filesystem
@@ -87,6 +88,7 @@ class Ingestor:
         # Point 3 of the design: nothing is evidence without a consent record or approved request covering it.
         self.consent: ConsentBook | None = ConsentBook(paths.root, registry) if check_consent else None
         self.pending = PendingStore(paths.pending)
+        self.neighbours = OverduePolicy(paths)
 
     def record(self, result: IngestResult) -> IngestResult:
         """Count ``result``; a refusal is also logged, one line in ``rejected.jsonl``."""
@@ -165,6 +167,9 @@ class Ingestor:
                                                     header.seq))
             if verdict:
                 return self.record(IngestResult("rejected", verdict, header.device_id, header.seq))
+        refused = self.neighbours.live_refusal(header.device_id, header.consent_id, header.start)
+        if refused:  # the center's policy on neighbours' masking requests left unanswered
+            return self.record(IngestResult("rejected", refused, header.device_id, header.seq))
         return self.record(self._store(opened, payload, now))
 
     def _check(self, opened: OpenedSegment, topic_device: str, now: float) -> str:

@@ -23,6 +23,7 @@ from edge_agent.center.consent_check import Learned
 from edge_agent.center.deadletter import DeadLetters
 from edge_agent.center.ingest import Ingestor, IngestResult
 from edge_agent.center.keys import CenterKeys, CenterPaths, DeviceRegistry
+from edge_agent.center.neighbours import NeighbourDesk
 from edge_agent.center.presence import PresenceBook
 from edge_agent.center.repair import Repair
 from edge_agent.errors import EdgeAgentError, OpenError, TransportError
@@ -34,6 +35,7 @@ from edge_agent.transport.topics import (
     ANSWERS,
     CONSENT,
     LOGHEAD,
+    MASKING_ANSWER,
     SEGMENTS,
     STATUS,
     Topics,
@@ -45,7 +47,7 @@ log = logging.getLogger(__name__)
 
 TRIES = 3
 PURGE_EVERY_S = 60.0
-CONTROL_KINDS = (CONSENT, ANSWERS, LOGHEAD, STATUS)
+CONTROL_KINDS = (CONSENT, ANSWERS, LOGHEAD, STATUS, MASKING_ANSWER)
 
 
 class Intake:
@@ -71,6 +73,7 @@ class Intake:
                                  durable=durable)
         self.reassembler = Reassembler(paths.parts, admit=self._enrolled_topic, screen=self._screen)
         self.presence = PresenceBook(paths.status)
+        self.neighbours = NeighbourDesk(paths)
         self.deadletters = DeadLetters(paths.deadletter)
         self.repair = Repair(paths, keys, registry, topic_prefix, publish=publish, book=self.ingestor.consent)
         self.tries = tries
@@ -161,6 +164,9 @@ class Intake:
             return self._learned(learned, device, kind)
         if kind not in CONTROL_KINDS:
             return self._refuse(msg, f"the center takes no {kind} messages")
+        if kind == MASKING_ANSWER:  # a homeowner's answer to a neighbour (edge_agent.center.neighbours)
+            status, reason = self.neighbours.learn_answer(device, payload, self.registry)
+            return self.ingestor.record(IngestResult(status, reason, device, kind=kind))
         if kind == ANSWERS and document_type(payload) == "resend-answer":
             return self._learned(self.repair.learn(device, payload), device, kind)
         book = self.ingestor.consent

@@ -21,6 +21,7 @@ from typing import Any
 from edge_agent.center.batching import BatchIngest
 from edge_agent.center.intake import Intake, control_filters
 from edge_agent.center.keys import CenterPaths, DeviceRegistry, load_keys
+from edge_agent.center.neighbours import NeighbourDesk
 from edge_agent.center.requests import RequestCourier
 from edge_agent.config.models import TlsSettings
 from edge_agent.errors import CenterError
@@ -74,6 +75,11 @@ def run_subscriber(
 
     def online(device_id: str) -> None:
         courier.device_online(device_id)
+        neighbours.device_online(device_id, link.publish, options.topic_prefix)
+
+    def idle() -> None:
+        intake.housekeeping()
+        neighbours.dispatch(link.publish, options.topic_prefix)  # neighbours' asks recorded since the last time
 
     def publish(topic: str, payload: bytes, **properties: Any) -> object:
         return link.publish(topic, payload, **properties)
@@ -95,7 +101,8 @@ def run_subscriber(
         max_packet_size=MAX_PACKET,
     )
     courier = RequestCourier(paths, options.topic_prefix, link.publish)
-    batches = BatchIngest(intake.handle, intake.sync, link.ack, idle=intake.housekeeping, idle_every=REPAIR_EVERY_S)
+    neighbours = NeighbourDesk(paths)
+    batches = BatchIngest(intake.handle, intake.sync, link.ack, idle=idle, idle_every=REPAIR_EVERY_S)
     for topic_filter in control_filters(options.topic_prefix):
         link.subscribe(topic_filter, qos=1)
     link.subscribe(segments_filter(options.topic_prefix, options.share_group), qos=1)

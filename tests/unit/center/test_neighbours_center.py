@@ -1,0 +1,137 @@
+"""The center's side of the neighbours' opt-out, in process: which devices are asked, hostile answers through the
+intake (every one answered), the public page's locks, and its figures."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edge_agent.center.neighbours import NeighbourDesk
+from edge_agent.center.places import Places, distance_km, parse_point
+from edge_agent.center.public_figures import public_report
+from edge_agent.center.public_page import ASKS_PER_CLIENT, create_public_app
+from edge_agent.config.identity import load_identity
+from edge_agent.consent.masking import AnswerZone, MaskingAnswer, Still
+from edge_agent.errors import CenterError
+from edge_agent.seal.signed import sign_document
+from edge_agent.transport.model import InboundMessage
+from tests.unit.center.center_helpers import DEVICE, Bench, make_bench
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture
+def bench(tmp_path: Path) -> Bench:
+    return make_bench(tmp_path)
+
+
+def _sent(bench: Bench, desk: NeighbourDesk) -> str:
+    """An ask dispatched to the bench's device (published into a list): the masking request id."""
+    desk.new_ask("14 Elm Street", "the driveway")
+    published: list[tuple[str, bytes]] = []
+    assert desk.dispatch(lambda topic, payload, **_: published.append((topic, payload)), "rtcc/v1") == 1
+    assert published[0][0] == f"rtcc/v1/{DEVICE}/masking"
+    return desk.asks()[0].devices[DEVICE]
+
+
+def _answer(bench: Bench, request_id: str, **change: object) -> bytes:
+    _, jpeg = cv2.imencode(".jpg", np.zeros((36, 64, 3), np.uint8))
+    answer = MaskingAnswer(DEVICE, request_id, "masked", "", (AnswerZone("n14", ((0.1, 0.1), (0.5, 0.1),
+                           (0.5, 0.5))),), "a" * 64, Still(jpeg.tobytes(), 64, 36), (), time.time())
+    doc = {**answer.to_doc(), **change}
+    return sign_document(doc, load_identity(bench.device).signing_key)
+
+
+def _msg(payload: bytes, device: str = DEVICE) -> InboundMessage:
+    return InboundMessage(f"rtcc/v1/{device}/masking-answer", payload, retain=False)
+
+
+def test_devices_near_the_point_or_in_the_area_are_asked(bench: Bench) -> None:
+    bench.enroll("door-near")
+    bench.enroll("door-far")
+    bench.enroll("door-area")
+    places = Places(bench.center.root)
+    places.set("door-near", "Elm St north", parse_point("52.5212,13.4049"))  # stored rounded
+    places.set("door-far", "Harbour", (53.55, 9.99))
+    places.set("door-area", "Elm St north")
+    assert places.get("door-near").near == (52.52, 13.40)
+    desk = NeighbourDesk(bench.center)
+    by_point, _ = desk.new_ask("14 Elm St", point=(52.5201, 13.4049))
+    by_area, _ = desk.new_ask("14 Elm St", area="Harbour")
+    anywhere, _ = desk.new_ask("14 Elm St")
+    # DEVICE has no place: asked anyway. door-area has only an area: asked when the neighbour named none.
+    assert sorted(desk.devices_for(by_point)) == sorted([DEVICE, "door-near", "door-area"])
+    assert sorted(desk.devices_for(by_area)) == sorted([DEVICE, "door-far"])
+    assert len(desk.devices_for(anywhere)) == 4
+    assert 1.0 < distance_km((52.52, 13.40), (52.53, 13.40)) < 1.2
+    with pytest.raises(CenterError, match="LATITUDE,LONGITUDE"):
+        parse_point("Elm Street 14")
+    with pytest.raises(CenterError, match=r"-90\.\.90"):
+        parse_point("91,0")
+
+
+def test_every_answer_on_the_masking_answer_topic_is_answered(bench: Bench) -> None:
+    desk = NeighbourDesk(bench.center)
+    request_id = _sent(bench, desk)
+    intake = bench.intake()
+    stranger = bench.enroll("door-stranger")
+    cases = [
+        (_msg(b"junk"), "does not verify"),
+        (_msg(_answer(bench, "m-0123456789abcdef")), "never sent"),
+        (_msg(_answer(bench, request_id, decision="declined")), "gives a reason"),
+        (_msg(sign_document({"type": "masking_answer"}, load_identity(stranger).signing_key), "door-stranger"),
+         "missing field"),
+        (_msg(_answer(bench, request_id), "door-stranger"), "does not verify"),
+        (_msg(b"{}", "not-enrolled"), "not enrolled"),
+    ]
+    for message, reason in cases:
+        result = intake.handle(message)
+        assert result is not None and result.status == "rejected" and reason in result.reason, (reason, result)
+    good = _answer(bench, request_id)
+    assert intake.handle(_msg(good)).status == "accepted"
+    assert intake.handle(_msg(good)).status == "duplicate"
+    assert intake.handle(_msg(_answer(bench, request_id, reason="x"))).status == "duplicate"  # first one stands
+    assert desk.answer(DEVICE, request_id).decision == "masked" and desk.still(request_id).startswith(b"\xff\xd8")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payload=st.binary(max_size=400))
+def test_arbitrary_bytes_are_refused_not_raised(bench: Bench, payload: bytes) -> None:
+    result = bench.intake().handle(_msg(payload))
+    assert result is not None and result.status == "rejected"
+
+
+def test_the_public_page_holds(bench: Bench) -> None:
+    client = create_public_app(bench.center).test_client()
+    assert client.get("/", headers={"Host": "evil.example"}).status_code == 421
+    assert client.post("/opt-out", data={"address": "x"}).status_code == 403  # no CSRF token
+    csrf = CSRF.search(client.get("/opt-out").get_data(as_text=True)).group(1)
+    bad = client.post("/opt-out", data={"csrf_token": csrf, "address": "x", "point": "somewhere"})
+    assert bad.status_code == 400 and "LATITUDE,LONGITUDE" in bad.get_data(as_text=True)
+    for i in range(ASKS_PER_CLIENT):
+        sent = client.post("/opt-out", data={"csrf_token": csrf, "address": f"{i} Elm \u202eStreet"})
+        assert sent.status_code == 200
+    assert client.post("/opt-out", data={"csrf_token": csrf, "address": "one more"}).status_code == 429
+    token = re.search(r"/opt-out/([^<]+)</code>", sent.get_data(as_text=True)).group(1)
+    status = client.get(f"/opt-out/{token}").get_data(as_text=True)
+    assert f"{ASKS_PER_CLIENT - 1} Elm Street" in status and "\u202e" not in status
+    assert len(NeighbourDesk(bench.center).asks()) == ASKS_PER_CLIENT
+    assert client.get("/opt-out/" + "x" * 200).status_code == 404
+
+
+def test_figures_count_asks_and_answers_by_month(bench: Bench) -> None:
+    desk = NeighbourDesk(bench.center)
+    request_id = _sent(bench, desk)
+    bench.intake().handle(_msg(_answer(bench, request_id)))
+    report = public_report(bench.center)
+    month = report.months[-1]
+    assert (month.neighbour_asks, month.masking_requests, month.masked, month.declined) == (1, 1, 1, 0)
+    assert report.devices_by_area == {"area not given": 1}
+    assert report.months[0].month < month.month and len(report.months) == 12
