@@ -32,7 +32,8 @@ from edge_agent.consent.state import ConsentRecord
 from edge_agent.core.files import atomic_write
 from edge_agent.core.paths import DevicePaths
 from edge_agent.device import ha_discovery as ha
-from edge_agent.errors import ConfigError, EdgeAgentError
+from edge_agent.device.ticker import Ticker
+from edge_agent.errors import ConfigError
 from edge_agent.transport.model import Credentials, TlsSettings, parse_broker_url
 from edge_agent.transport.mqtt import InboundMessage, MqttLink, Will
 from edge_agent.transport.topics import HomeAssistantTopics
@@ -95,8 +96,7 @@ class HomeAssistantBridge:
         self._published: dict[str, bytes] = {}
         self._announced_path = paths.root / "home-assistant" / "announced.json"
         self._announced = self._load_announced()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker("Home Assistant", TICK_S, self.tick)
         self.presses = 0  # presses carried out (for tests and the log)
 
     # -- life cycle ------------------------------------------------------------------------------------------
@@ -106,14 +106,11 @@ class HomeAssistantBridge:
         self.link.subscribe(self.topics.home_assistant_status, qos=1)
         self.link.add_connection_listener(self._connection)
         self.link.start()  # connects in the background; the doorbell does not wait for Home Assistant
-        self._thread = threading.Thread(target=self._run, name="home-assistant", daemon=True)
-        self._thread.start()
+        self._ticker.start()
         log.info("Home Assistant: connecting to %s", self.link.url)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._ticker.stop()
         if self.link.connected:
             self.link.publish(self.topics.availability, ha.OFFLINE, qos=1, retain=True).wait(ACK_WAIT_S)
         self.link.stop()
@@ -138,13 +135,6 @@ class HomeAssistantBridge:
         else:
             with contextlib.suppress(queue.Full):  # presses already waiting stop sharing just the same
                 self._presses.put_nowait(time.time())
-
-    def _run(self) -> None:
-        while not self._stop.wait(TICK_S):
-            try:
-                self.tick(time.time())
-            except (OSError, EdgeAgentError) as exc:
-                log.error("Home Assistant: %s", exc)
 
     # -- once a second ---------------------------------------------------------------------------------------
 

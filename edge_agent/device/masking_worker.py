@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
 import time
 from collections.abc import Callable
 
@@ -26,6 +25,7 @@ from edge_agent.consent.rejections import RejectionLog
 from edge_agent.core.audit import AuditLog
 from edge_agent.core.paths import DevicePaths
 from edge_agent.device.stills import StillCamera, TakenStill
+from edge_agent.device.ticker import Ticker
 from edge_agent.device.uplink import CenterLink
 from edge_agent.errors import EdgeAgentError
 from edge_agent.seal.signed import sign_document
@@ -59,20 +59,16 @@ class MaskingWorker:
         if enrollment is not None:
             _, self._center_key = keys.center_public_keys(enrollment.center, "enrollment.json: center")
         self._authentic: queue.Queue[MaskingRequest] = queue.Queue(maxsize=QUEUED_MAX)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker("masking worker", TICK_S, self.tick)
 
     def start(self) -> None:
         """Call before the uplink connects, so the subscription goes out with the first CONNACK."""
         if self.link is not None:
             self.link.listen_masking(self.check)
-        self._thread = threading.Thread(target=self._run, name="masking", daemon=True)
-        self._thread.start()
+        self._ticker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._ticker.stop()
         self.rejections.flush(force=True)
 
     def check(self, payload: bytes) -> None:
@@ -90,13 +86,6 @@ class MaskingWorker:
             self._authentic.put_nowait(request)
         except queue.Full:  # only the center's key fills this; it sends the request again
             log.warning("masking request %s dropped: %d authentic requests already wait", request.id, QUEUED_MAX)
-
-    def _run(self) -> None:
-        while not self._stop.wait(TICK_S):
-            try:
-                self.tick(time.time())
-            except (OSError, EdgeAgentError) as exc:
-                log.error("masking worker: %s", exc)
 
     def tick(self, now: float) -> None:
         while True:

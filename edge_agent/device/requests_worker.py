@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
 import time
 from typing import Any
 
@@ -30,6 +29,7 @@ from edge_agent.core.files import atomic_write
 from edge_agent.core.paths import DevicePaths
 from edge_agent.device.consent_gate import ConsentGate
 from edge_agent.device.resender import Resender
+from edge_agent.device.ticker import Ticker
 from edge_agent.device.uplink import CenterLink
 from edge_agent.errors import EdgeAgentError, OpenError
 from edge_agent.seal.signed import document_type, sign_document, verify_document
@@ -74,8 +74,7 @@ class RequestWorker:
         self.inbox = Inbox(paths)
         self._incoming: queue.Queue[bytes] = queue.Queue(maxsize=INCOMING_MAX)
         self.rejections = RejectionLog(audit, "request_rejected")
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker("request worker", TICK_S, self.tick)
         self._last_head = 0.0
         self._center_key = None
         if enrollment is not None:
@@ -89,13 +88,10 @@ class RequestWorker:
         """Call before the uplink connects, so the request subscription goes out with the first CONNACK."""
         if self.link is not None:
             self.link.listen_requests(self._queue_request)
-        self._thread = threading.Thread(target=self._run, name="requests", daemon=True)
-        self._thread.start()
+        self._ticker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._ticker.stop()
         self.rejections.flush(force=True)
         try:
             self._publish_head(time.time())
@@ -115,13 +111,6 @@ class RequestWorker:
             self._incoming.put_nowait(payload)
         except queue.Full:  # only the center's key can fill it; it sends unanswered requests again
             log.warning("request queue full: %d signed requests wait; one was dropped", INCOMING_MAX)
-
-    def _run(self) -> None:
-        while not self._stop.wait(TICK_S):
-            try:
-                self.tick(time.time())
-            except (OSError, EdgeAgentError) as exc:
-                log.error("request worker: %s", exc)
 
     def tick(self, now: float) -> None:
         if self.link is not None:
