@@ -14,6 +14,7 @@ from types import ModuleType
 import pytest
 
 from edge_agent.devbroker import MOSQUITTO, MosquittoBroker
+from tests.pgcluster import PgCluster, pg_bin
 
 MosquittoFactory = Callable[..., MosquittoBroker]
 
@@ -70,3 +71,20 @@ def fake_picamera2(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     encoders = _load("picamera2.encoders", FAKE_PICAMERA2 / "encoders.py", False)
     monkeypatch.setitem(sys.modules, "picamera2.encoders", encoders)
     return package
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[object]:
+    """One private PostgreSQL cluster for the session (``tests/pgcluster.py``); tests take a database each."""
+    if pg_bin() is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    cluster = PgCluster().start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(pg_cluster: object) -> str:
+    """The URL of a fresh, empty database in the session's PostgreSQL cluster."""
+    url: str = pg_cluster.new_database()  # type: ignore[attr-defined]
+    return url

@@ -7,16 +7,20 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from edge_agent import __version__
+from edge_agent.center.cli_console import register as register_console
 from edge_agent.center.config import broker_for, load_settings, save_settings
+from edge_agent.center.devices import device_statuses, withdraw_device
 from edge_agent.center.keys import CenterPaths, DeviceRegistry, add_device, init_keys
 from edge_agent.center.neighbours_cli import register as register_neighbours
 from edge_agent.center.places import Places, parse_point
 from edge_agent.center.public_cli import register as register_public
 from edge_agent.center.requests import register as register_requests
+from edge_agent.center.services import Center, command_line_user
 from edge_agent.center.subscriber import SubscribeOptions, run_subscriber
 from edge_agent.center.verify import verify_store
 from edge_agent.config.models import CenterSettings, TlsSettings
@@ -46,9 +50,29 @@ def cmd_devices_add(args: argparse.Namespace) -> int:
 
 
 def cmd_devices_list(args: argparse.Namespace) -> int:
-    for device_id in DeviceRegistry(_paths(args).devices).device_ids():
-        print(device_id)
+    with Center.open(_paths(args)) as center:
+        statuses = device_statuses(center.paths, center.index.device_summaries(), center.consent)
+    for s in statuses:
+        seen = f"{'online' if s.online else 'offline'}" + (f" since {_utc(s.since)}" if s.since else "")
+        live = f" until {_utc(s.live_until)}" if s.live_until else ""
+        last = f"last #{s.last_seq} {_utc(s.last_end)}" if s.last_seq is not None else "no segment"
+        complete = "complete" if s.complete else f"{s.missing} missing"
+        print(f"{s.device_id:24} {'enrolled' if s.enrolled else 'WITHDRAWN':9} {seen:33} {s.consent}{live:24} "
+              f"{last:32} {s.stored} stored, {complete}")
     return 0
+
+
+def cmd_devices_remove(args: argparse.Namespace) -> int:
+    when = withdraw_device(_paths(args), args.device_id)
+    with Center.open(_paths(args)) as center:
+        center.access.append(command_line_user(), "device_withdraw", device_id=args.device_id)
+    print(f"device {args.device_id} withdrawn at {_utc(when)}: its segments and documents are refused from now on; "
+          "its stored evidence stays. Stop trusting its certificate at the broker too (README).")
+    return 0
+
+
+def _utc(t: float | None) -> str:
+    return "" if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
 
 
 def tls_from_args(args: argparse.Namespace) -> TlsSettings | None:
@@ -134,8 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--area", help="optional: the device's area, for neighbours' requests and the public page")
     p.add_argument("--near", metavar="LAT,LON", help="optional: a point near it, rounded to about 1 km")
     p.set_defaults(func=cmd_devices_add)
-    p = devices.add_parser("list", help="list enrolled devices")
+    p = devices.add_parser("list", help="every device: online, consent, last segment, completeness")
     p.set_defaults(func=cmd_devices_list)
+    p = devices.add_parser("remove", help="withdraw a device: refuse its segments from now on, keep its evidence")
+    p.add_argument("device_id", metavar="DEVICE")
+    p.set_defaults(func=cmd_devices_remove)
 
     broker = sub.add_parser("broker", help="the broker this center's tools use").add_subparsers(
         dest="action", required=True
@@ -167,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_requests(sub)
     register_neighbours(sub, devices)
     register_public(sub)
+    register_console(sub)
     return parser
 
 

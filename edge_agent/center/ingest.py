@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -89,9 +90,16 @@ class Ingestor:
         self.consent: ConsentBook | None = ConsentBook(paths.root, registry) if check_consent else None
         self.pending = PendingStore(paths.pending)
         self.neighbours = OverduePolicy(paths)
+        # Told of every result (the evidence index listens here: a stored or duplicate segment carries its record).
+        # It must not raise: what it does is not part of the message's answer.
+        self.on_result: Callable[[IngestResult], None] | None = None
 
     def record(self, result: IngestResult) -> IngestResult:
         """Count ``result``; a refusal is also logged, one line in ``rejected.jsonl``."""
+        if result.kind == SEGMENTS and result.status != "part":
+            log.debug("%s", describe(result))
+        if self.on_result is not None:
+            self.on_result(result)
         with self._lock:
             self.counts[result.status] += 1
             if result.status == "rejected":
@@ -147,6 +155,8 @@ class Ingestor:
             return self.record(IngestResult("rejected", "foreign topic"))
         if len(payload) > MAX_PAYLOAD:
             return self.record(IngestResult("rejected", "segment too large", topic_device))
+        if self._registry(topic_device) is None and (self._paths.withdrawn / f"{topic_device}.json").is_file():
+            return self.record(IngestResult("rejected", "device withdrawn from this center", topic_device))
         try:
             opened = open_segment(payload, private_key=self._keys.x25519, device_key=self._registry)
         except OpenError:
@@ -236,7 +246,6 @@ class Ingestor:
             raced = _read_record(record_path) or {}
             return _duplicate_or_conflict(raced, opened, header.device_id, header.seq)
         self._append(self._paths.evidence, line)
-        log.debug("stored segment %s/%s (%d frames)", header.device_id, header.seq, header.frame_count)
         return IngestResult("stored", "", header.device_id, header.seq, evidence=record)
 
 
@@ -260,9 +269,23 @@ def _read_record(path: Path) -> dict[str, object] | None:
     return data if isinstance(data, dict) and "sealed_sha256" in data else None
 
 
+def describe(result: IngestResult) -> str:
+    """One line for a person: what became of a segment (``subscribe -v`` prints one per segment)."""
+    who = f"{result.device_id or '?'} #{result.seq if result.seq is not None else '?'}"
+    record = result.evidence
+    if result.status == "stored" and record is not None:
+        span = float(str(record["end"])) - float(str(record["start"]))
+        return (f"stored {who}: {record['start_utc']} +{span:.1f} s, {record['frame_count']} frames, "
+                f"{record['width']}x{record['height']}, under {record['consent_id']}, signature valid, "
+                f"video {record['device_id']}/{record['video']}")
+    if result.status == "duplicate":
+        return f"duplicate {who}: already stored, acknowledged again"
+    return f"{result.status} {who}: {result.reason}"
+
+
 def _duplicate_or_conflict(existing: dict[str, object], opened: OpenedSegment, device: str, seq: int) -> IngestResult:
     if existing.get("sealed_sha256") == opened.sealed_sha256:
-        return IngestResult("duplicate", "already stored", device, seq)
+        return IngestResult("duplicate", "already stored", device, seq, evidence=existing)
     return IngestResult("rejected", "a different segment with this sequence number is already stored", device, seq)
 
 

@@ -6,6 +6,7 @@ Layout under the center's folder ``DIR``::
     keys/center.ed25519.key   signing key: signs police requests
     center.pub.json           the public half, handed to every device at enrolment
     devices/<device-id>.json  one public identity file per enrolled device (the explicit allow-list)
+    withdrawn/<device-id>.json  identity of a withdrawn device: its segments are refused, its evidence still checks
 
 Everything under ``DIR`` is 0600 (files) and 0700 (folders) from ``keys init`` on (see
 :mod:`edge_agent.center.files`).
@@ -45,6 +46,10 @@ class CenterPaths:
     @property
     def devices(self) -> Path:
         return self.root / "devices"
+
+    @property
+    def withdrawn(self) -> Path:
+        return self.root / "withdrawn"
 
     @property
     def store(self) -> Path:
@@ -114,6 +119,12 @@ def load_keys(paths: CenterPaths) -> CenterKeys:
 def add_device(paths: CenterPaths, identity_file: Path) -> DeviceIdentityFile:
     ident, _ = keys.load_device_identity(identity_file)
     target = paths.devices / f"{ident.device_id}.json"
+    former = paths.withdrawn / f"{ident.device_id}.json"
+    if former.exists() and keys.load_device_identity(former)[0].ed25519 != ident.ed25519:
+        raise CenterError(
+            f"{identity_file}: device id {ident.device_id} was withdrawn from this center under another key, and its "
+            "evidence must stay verifiable with that key; enrol the device under a new id"
+        )
     if target.exists():
         existing, _ = keys.load_device_identity(target)
         if existing.ed25519 != ident.ed25519:
@@ -127,19 +138,29 @@ def add_device(paths: CenterPaths, identity_file: Path) -> DeviceIdentityFile:
 
 class DeviceRegistry:
     """The allow-list: the center trusts no device key it was not given. Re-reads a device file on a miss so that
-    a worker picks up devices enrolled while it runs."""
+    a worker picks up devices enrolled while it runs, and checks that a known device's file is still there, so that
+    a device withdrawn while it runs is refused from its next message on.
 
-    def __init__(self, folder: Path) -> None:
+    ``also``: more folders to look in after ``folder`` (``withdrawn/``, to check evidence of withdrawn devices)."""
+
+    def __init__(self, folder: Path, *also: Path) -> None:
+        self._folders = (folder, *also)
         self._folder = folder
         self._keys: dict[str, Ed25519PublicKey] = {}
 
+    def _path(self, device_id: str) -> Path | None:
+        if "/" in device_id or device_id.startswith("."):
+            return None
+        return next((p for f in self._folders if (p := f / f"{device_id}.json").is_file()), None)
+
     def __call__(self, device_id: str) -> Ed25519PublicKey | None:
+        path = self._path(device_id)
+        if path is None:
+            self._keys.pop(device_id, None)
+            return None
         key = self._keys.get(device_id)
         if key is not None:
             return key
-        path = self._folder / f"{device_id}.json"
-        if "/" in device_id or not path.is_file():
-            return None
         try:
             ident, key = keys.load_device_identity(path)
         except ConfigError:

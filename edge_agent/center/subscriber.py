@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge_agent.center.batching import BatchIngest
+from edge_agent.center.indexer import SegmentIndexer
 from edge_agent.center.intake import Intake, control_filters
 from edge_agent.center.keys import CenterPaths, DeviceRegistry, load_keys
 from edge_agent.center.neighbours import NeighbourDesk
@@ -106,6 +107,7 @@ def run_subscriber(
     for topic_filter in control_filters(options.topic_prefix):
         link.subscribe(topic_filter, qos=1)
     link.subscribe(segments_filter(options.topic_prefix, options.share_group), qos=1)
+    indexer = intake.ingestor.on_result = SegmentIndexer(paths)  # the evidence index, for the console
     worker = threading.Thread(target=batches.run, name="center-ingest", daemon=True)
     worker.start()
     try:
@@ -120,6 +122,7 @@ def run_subscriber(
         batches.close()
         worker.join()
         link.stop()
+        indexer.close()
     sizes = batches.batch_sizes
     if sizes:
         log.info("committed %d batch(es), %.1f message(s) each on average, at most %d",

@@ -58,7 +58,7 @@ def _check_record(folder: Path, rec: dict[str, Any], registry: DeviceRegistry, r
 
 def verify_store(paths: CenterPaths) -> VerifyReport:
     report = VerifyReport()
-    registry = DeviceRegistry(paths.devices)
+    registry = DeviceRegistry(paths.devices, paths.withdrawn)  # a withdrawn device's evidence still checks
     devices = sorted(p for p in paths.store.iterdir() if p.is_dir()) if paths.store.is_dir() else []
     for folder in devices:
         records = []

@@ -278,12 +278,8 @@ def verify_segment(blob: bytes, *, device_key: DeviceKeyLookup) -> EnvelopeHeade
     return _verified(blob, device_key).header
 
 
-def open_segment(blob: bytes, *, private_key: X25519PrivateKey, device_key: DeviceKeyLookup) -> OpenedSegment:
-    """Verify the device signature, then unwrap the content key for ``private_key`` and decrypt the body.
-
-    ``device_key`` maps a device id to its Ed25519 public key, or ``None`` for an unknown device.
-    """
-    parsed = _verified(blob, device_key)
+def _unwrap(parsed: _Parsed, private_key: X25519PrivateKey) -> bytes:
+    """The content key, unwrapped for ``private_key`` and checked against the signed commitment."""
     header = parsed.header
     kid = key_id(x25519_public_bytes(private_key.public_key()))
     entry = header.entry_for(kid)
@@ -291,10 +287,24 @@ def open_segment(blob: bytes, *, private_key: X25519PrivateKey, device_key: Devi
         raise OpenError()
     try:
         content_key = _SUITE.decrypt(entry.wrapped, private_key, hpke_info(header.device_id, header.seq, kid))
-        if len(content_key) != CONTENT_KEY_LEN or not hmac.compare_digest(
-            key_commitment(content_key), bytes.fromhex(header.key_commitment)
-        ):
-            raise OpenError()
+    except (InvalidTag, ValueError):
+        raise OpenError() from None
+    if len(content_key) != CONTENT_KEY_LEN or not hmac.compare_digest(
+        key_commitment(content_key), bytes.fromhex(header.key_commitment)
+    ):
+        raise OpenError()
+    return bytes(content_key)
+
+
+def open_segment(blob: bytes, *, private_key: X25519PrivateKey, device_key: DeviceKeyLookup) -> OpenedSegment:
+    """Verify the device signature, then unwrap the content key for ``private_key`` and decrypt the body.
+
+    ``device_key`` maps a device id to its Ed25519 public key, or ``None`` for an unknown device.
+    """
+    parsed = _verified(blob, device_key)
+    header = parsed.header
+    content_key = _unwrap(parsed, private_key)
+    try:
         plaintext = decrypt_body(
             body_key(content_key), parsed.body, header.plaintext_len, header.chunk_size, parsed.header_hash
         )
@@ -306,3 +316,13 @@ def open_segment(blob: bytes, *, private_key: X25519PrivateKey, device_key: Devi
         header_hash=parsed.header_hash.hex(),
         sealed_sha256=hashlib.sha256(blob).hexdigest(),
     )
+
+
+def disclose_content_key(blob: bytes, *, private_key: X25519PrivateKey, device_key: DeviceKeyLookup) -> bytes:
+    """The content key of one verified segment, to hand to a third party (a court) with the sealed segment.
+
+    With it, and the device's public key alone, anyone can check that the decrypted video is exactly what the
+    device signed: the key matches the signed ``key_commitment`` and decrypts the signed body. It opens this one
+    segment and nothing else (every segment has its own random content key); the recipient key stays secret.
+    """
+    return _unwrap(_verified(blob, device_key), private_key)

@@ -6,7 +6,7 @@ Everything lives in ``<data-dir>/ui/`` (mode 0700, files 0600):
   every paired browser at once.
 - ``pairing.json``: the SHA-256 of the current one-time code, its expiry and the failed tries against it. A code is
   good for one browser, for ``CODE_TTL`` seconds, and is burnt after ``CODE_TRIES`` wrong guesses from anywhere.
-- ``password.json``: an scrypt hash (:mod:`edge_agent.web.passwords`), when the installer set a password.
+- ``password.json``: an scrypt hash (:mod:`edge_agent.core.passwords`), when the installer set a password.
 
 The login limiter is in memory: ``FAILS_PER_CLIENT`` failures per client address (or ``FAILS_TOTAL`` from all
 addresses) within ``WINDOW`` seconds lock logins out until the oldest failure leaves the window. It also decides
@@ -31,10 +31,10 @@ from typing import Any
 
 from edge_agent.config import keys
 from edge_agent.core.files import atomic_write
+from edge_agent.core.passwords import check_password, hash_password
 from edge_agent.errors import ConfigError
 from edge_agent.ui.sessions import SessionRegistry
 from edge_agent.web import limiter
-from edge_agent.web.passwords import check_password, hash_password
 
 CODE_TTL = 600.0
 CODE_TRIES = 5

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from edge_agent.core.passwords import check_password, hash_password
 from edge_agent.web.guard import host_allowed, host_name
 from edge_agent.web.limiter import LoginLimiter
-from edge_agent.web.passwords import check_password, hash_password
 
 FAST = {"n": 1 << 10, "r": 8, "p": 1}
 
