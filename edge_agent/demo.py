@@ -1,10 +1,12 @@
 """``make demo``: the whole path on one machine, through the real command lines.
 
-A private Mosquitto on a free loopback port; a crime center with its keys; a device enrolled with it; a live
-grant; the agent on the synthetic scene (or ``$SOURCE``) for ``$DURATION`` seconds with the center subscribed.
-A neighbour asks the center to mask their house; the center's subscriber sends the device a signed masking
-request while it runs. Ends by printing where the decrypted, redacted video is, how many segments arrived, and how
-to answer the neighbour and open the public page (docs/neighbours.md).
+A private Mosquitto on a free loopback port; a crime center with its keys and a staff login for its console; a
+device enrolled with it; a live grant; the agent on the synthetic scene (or ``$SOURCE``) for ``$DURATION`` seconds
+with the center subscribed and the console serving (its address and the login are printed first: open the live
+wall while the agent runs). A neighbour asks the center to mask their house; the center's subscriber sends the
+device a signed masking request while it runs. The footage is then attached to case DEMO-1. Ends by printing where
+the decrypted, redacted video is, how many segments arrived, how to answer the neighbour and open the public page
+(docs/neighbours.md); from a terminal, the console stays up until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import sys
 import time
 from pathlib import Path
 
-from edge_agent.devbroker import MOSQUITTO, MosquittoBroker
+from edge_agent.devbroker import MOSQUITTO, MosquittoBroker, free_port
 
 ROOT = Path("demo-data")
+CASE = "DEMO-1"
+STAFF = "demo-officer"
 
 
 def _cli(*args: str) -> str:
@@ -28,6 +32,37 @@ def _cli(*args: str) -> str:
     if proc.returncode != 0:
         sys.exit(f"demo: `{' '.join(args)}` failed: {proc.stderr.strip().splitlines()[-1:]}")
     return proc.stdout.strip()
+
+
+def _center(center: Path, *args: str) -> str:
+    return _cli("edge_agent.center", "--dir", str(center), *args)
+
+
+def _prepare(device: Path, center: Path, broker: MosquittoBroker) -> str:
+    """Keys, enrolment, a live grant and a staff account; returns the staff password."""
+    center_pub = _center(center, "keys", "init")
+    device_pub = _cli("edge_agent", "--data-dir", str(device), "keys", "init", "--device-id", "demo-doorbell")
+    print("demo: " + _center(center, "devices", "add", device_pub, "--area", "Demo district", "--near",
+                             "52.52,13.40"))
+    asked = _center(center, "neighbours", "ask", "--address", "12 Demo Street, the house opposite",
+                    "--description", "the front garden", "--area", "Demo district")
+    print("demo: a neighbour asked to be masked: " + asked.splitlines()[0])
+    print("demo: " + _cli("edge_agent", "--data-dir", str(device), "enroll", "--center-key", center_pub,
+                           "--broker", broker.url))
+    _center(center, "broker", "set", broker.url)  # so that the console can send requests
+    print("demo: " + _cli("edge_agent", "--data-dir", str(device), "consent", "live", "--for", "30m"))
+    added = _center(center, "staff", "add", STAFF, "--role", "operator", "--role", "investigator", "--role",
+                    "auditor", "--generate")
+    return added.split("password: ", 1)[1].strip()
+
+
+def _console(center: Path) -> tuple[subprocess.Popen[str], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge_agent.center", "--dir", str(center), "console", "--listen", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+    )
+    return proc, f"http://127.0.0.1:{port}/"
 
 
 def main() -> int:
@@ -40,45 +75,68 @@ def main() -> int:
     broker = MosquittoBroker(ROOT / "broker")
     broker.start()
     print(f"demo: private broker at {broker.url}")
+    running: list[subprocess.Popen[str]] = []
     try:
-        center_pub = _cli("edge_agent.center", "--dir", str(center), "keys", "init")
-        device_pub = _cli("edge_agent", "--data-dir", str(device), "keys", "init", "--device-id", "demo-doorbell")
-        print("demo: " + _cli("edge_agent.center", "--dir", str(center), "devices", "add", device_pub,
-                               "--area", "Demo district", "--near", "52.52,13.40"))
-        asked = _cli("edge_agent.center", "--dir", str(center), "neighbours", "ask", "--address",
-                     "12 Demo Street, the house opposite", "--description", "the front garden", "--area",
-                     "Demo district")
-        print("demo: a neighbour asked to be masked: " + asked.splitlines()[0])
-        print("demo: " + _cli("edge_agent", "--data-dir", str(device), "enroll", "--center-key", center_pub,
-                               "--broker", broker.url))
-        print("demo: " + _cli("edge_agent", "--data-dir", str(device), "consent", "live", "--for", "10m"))
+        password = _prepare(device, center, broker)
         subscriber = subprocess.Popen(
-            [sys.executable, "-m", "edge_agent.center", "--dir", str(center), "subscribe", "--broker", broker.url,
-             "--duration", str(duration + 25)],
+            [sys.executable, "-m", "edge_agent.center", "--dir", str(center), "subscribe", "--broker", broker.url],
             stdout=subprocess.PIPE, text=True,
         )
-        time.sleep(1.0)
-        print(f"demo: running the agent on {source!r} for {duration:g} s ...")
+        running.append(subscriber)
+        console, url = _console(center)
+        running.append(console)
+        print(f"demo: the center's console is at {url}  sign in as {STAFF} with password {password}  (demo only)")
+        print(f"demo: running the agent on {source!r} for {duration:g} s: open the live wall now ...", flush=True)
         agent = subprocess.run(
             [sys.executable, "-m", "edge_agent", "--data-dir", str(device), "run", "--source", source,
              "--duration", str(duration)],
             check=False,
         )
-        # The subscriber stops on its own; wait for the last segments to land, then stop it.
-        deadline = time.monotonic() + 20
         evidence = center / "evidence.jsonl"
-        while time.monotonic() < deadline and subscriber.poll() is None:
-            time.sleep(0.5)
-            if agent.returncode == 0 and _count(evidence) and _settled(evidence):
-                break
+        _settle(evidence, subscriber)
+        _attach_case(center, evidence)
+        count = _count(evidence)
+        _report(center, device, evidence, count)
+        if count and sys.stdin.isatty():
+            print(f"demo: the console stays up at {url} (the footage is in case {CASE}); Ctrl-C stops the demo")
+            _wait_for_interrupt()
         subscriber.terminate()
         out, _ = subscriber.communicate(timeout=15)
+        print(out.strip())
     finally:
+        for proc in running:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=15)
         broker.stop()
-    count = _count(evidence)
+    return 0 if count > 0 and agent.returncode == 0 else 1
+
+
+def _settle(evidence: Path, subscriber: subprocess.Popen[str]) -> None:
+    """Wait (up to 20 s) for the last segments to land."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and subscriber.poll() is None:
+        time.sleep(0.5)
+        if _count(evidence) and _settled(evidence):
+            return
+
+
+def _attach_case(center: Path, evidence: Path) -> None:
+    lines = [json.loads(line) for line in evidence.read_text().splitlines() if line] if evidence.exists() else []
+    if not lines:
+        return
+    start, end = min(r["start"] for r in lines), max(r["end"] for r in lines)
+    print("demo: " + _center(center, "case", "add", CASE, "--device", "demo-doorbell", "--start", _iso(start),
+                             "--end", _iso(end + 1), "--note", "the demo's footage"))
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(t))
+
+
+def _report(center: Path, device: Path, evidence: Path, count: int) -> None:
     store = (center / "store" / "demo-doorbell").resolve()
     videos = sorted(store.glob("*.ts")) if store.exists() else []
-    print(out.strip())
     print(f"demo: {count} segment(s) arrived, verified and decrypted at the center")
     waiting = _cli("edge_agent", "--data-dir", str(device), "requests", "list")
     masking = [line for line in waiting.splitlines() if line.startswith("m-")]
@@ -91,7 +149,14 @@ def main() -> int:
     if videos:
         print(f"demo: playable, redacted video: {store}/ (e.g. ffplay {videos[0]})")
         print(f"demo: evidence log: {evidence.resolve()}")
-    return 0 if count > 0 and agent.returncode == 0 else 1
+
+
+def _wait_for_interrupt() -> None:
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print()
 
 
 def _count(path: Path) -> int:

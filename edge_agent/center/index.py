@@ -36,6 +36,8 @@ _INSERT = (f"INSERT INTO segments ({', '.join(SEGMENT_COLUMNS)}) VALUES ({', '.j
 # Segments are at most this long (the intake refuses longer ones), so a time search can use the start index.
 MAX_SPAN_S = 3600.0
 PAGE = 500
+# A search matching more segments than this reads them in key order up to the page instead of sorting them all.
+WIDE = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,10 +178,23 @@ class EvidenceIndex:
 
     def search(self, query: SearchQuery) -> SearchResult:
         """Segments matching every given filter, ordered by device and time; ``total`` counts all matches."""
-        sql, params = self._matching(query)
-        total_row = self.db.one(f"SELECT COUNT(*) FROM ({sql}) m", params)
-        rows = self.db.query(f"SELECT * FROM ({sql}) m ORDER BY device_id, seq LIMIT ? OFFSET ?",
-                             (*params, max(0, query.limit), max(0, query.offset)))
+        page = (max(0, query.limit), max(0, query.offset))
+        if not query.case_id:
+            # One table: counted without the join, and read in the primary key's order (no sort of all matches).
+            where, params = _filters(query)
+            total_row = self.db.one(f"SELECT COUNT(*) FROM segments s{where}", params)
+            if total_row and int(total_row[0]) > WIDE:
+                # Most segments match: walk them in the primary key's order and stop after the page, rather than
+                # sort every match ("+" keeps SQLite's planner off the time index; PostgreSQL ignores it).
+                where, params = _filters(query, "+")
+            rows = self.db.query(f"SELECT {_SELECT}, r.case_id FROM segments s LEFT JOIN requests r "
+                                 f"ON r.id = s.consent_id{where} ORDER BY s.device_id, s.seq LIMIT ? OFFSET ?",
+                                 (*params, *page))
+        else:
+            sql, params = self._matching(query)
+            total_row = self.db.one(f"SELECT COUNT(*) FROM ({sql}) m", params)
+            rows = self.db.query(f"SELECT * FROM ({sql}) m ORDER BY device_id, seq LIMIT ? OFFSET ?",
+                                 (*params, *page))
         return SearchResult(tuple(_segment(r, r[-1]) for r in rows), int(total_row[0]) if total_row else 0)
 
     def case_segments(self, case_id: str) -> list[SegmentRow]:
@@ -244,17 +259,17 @@ class EvidenceIndex:
             "AND start_t >= ? AND start_t < ?", (since, until))]
 
 
-def _filters(query: SearchQuery) -> tuple[str, list[Any]]:
+def _filters(query: SearchQuery, time_prefix: str = "") -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     if query.device_id:
         clauses.append("s.device_id = ?")
         params.append(query.device_id)
     if query.end is not None:
-        clauses.append("s.start_t < ?")
+        clauses.append(f"{time_prefix}s.start_t < ?")
         params.append(query.end)
     if query.start is not None:
         # A segment overlaps the window when it ends after its start; it starts at most MAX_SPAN_S before then.
-        clauses += ["s.start_t >= ?", "s.end_t > ?"]
+        clauses += [f"{time_prefix}s.start_t >= ?", f"{time_prefix}s.end_t > ?"]
         params += [query.start - MAX_SPAN_S, query.start]
     return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params

@@ -41,7 +41,8 @@ TABLES = (
         checked_at DOUBLE PRECISION,
         PRIMARY KEY (device_id, seq))""",
     "CREATE INDEX IF NOT EXISTS segments_device_time ON segments (device_id, start_t)",
-    "CREATE INDEX IF NOT EXISTS segments_time ON segments (start_t)",
+    # (start_t, end_t): a time window is counted from the index alone.
+    "CREATE INDEX IF NOT EXISTS segments_time ON segments (start_t, end_t)",
     "CREATE INDEX IF NOT EXISTS segments_consent ON segments (consent_id)",
     """CREATE TABLE IF NOT EXISTS requests (
         id TEXT PRIMARY KEY,

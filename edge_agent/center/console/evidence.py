@@ -15,8 +15,10 @@ from flask import flash, jsonify, redirect, render_template, request, send_file,
 from edge_agent.center.console.auth import ctx, requires, staff
 from edge_agent.center.console.wall import serve_segment
 from edge_agent.center.export import export_case
+from edge_agent.center.files import DIR_MODE
 from edge_agent.center.index import PAGE, SearchQuery
 from edge_agent.center.requests import list_requests
+from edge_agent.core.files import make_dirs
 from edge_agent.errors import CenterError, EdgeAgentError
 from edge_agent.web import guard as web
 
@@ -155,8 +157,10 @@ def export(case_id: str) -> Any:
         return web.refuse(400, "not a case id")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", case_id)
-    out = c.paths.root / "exports" / f"{safe}-{stamp}.zip"
+    # Absolute: Flask reads a relative path from its own package folder. Private like the rest of the folder.
+    out = (c.paths.root / "exports").resolve() / f"{safe}-{stamp}.zip"
     try:
+        make_dirs(out.parent, DIR_MODE)
         segments = len(c.index.case_segments(case_id))
         c.access.append(staff().name, "export", case_id=case_id, segments=segments, detail=f"writing {out.name}")
         result = export_case(c, case_id, out, exported_by=staff().name)

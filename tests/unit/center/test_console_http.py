@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 
 from edge_agent.center import bundle_verifier
 from edge_agent.center.console import ConsoleContext, create_app
+from edge_agent.center.keys import CenterPaths
 from edge_agent.center.services import Center
 from edge_agent.web.limiter import FAILS_PER_KEY
 from tests.unit.center.case_helpers import ASKED, CASE, LIVE, CaseWorld, make_world
@@ -186,3 +187,17 @@ def test_login_limits_and_sessions_end_with_the_account(app: Flask, center: Cent
     assert temp.get("/api/live").status_code == 200
     center.staff.remove("temp-op")
     assert temp.get("/api/live").status_code == 401
+
+
+def test_export_from_a_center_named_by_a_relative_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``edge-center --dir center console``: the bundle is still found to be sent (Flask would look in its own
+    package folder for a relative path), and the exports folder is private."""
+    world = make_world(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    with Center.open(CenterPaths(Path("center"))) as center:
+        center.staff.add("ivan", ["investigator"], PASSWORD)
+        app = create_app(ConsoleContext(center, frozenset({HOST})))
+        ivan = login(app, "ivan")
+        export = ivan.post(f"/cases/{CASE}/export", data={"csrf_token": _token(ivan, "/evidence")})
+        assert export.status_code == 200 and export.data[:2] == b"PK"
+    assert (world.paths.root / "exports").stat().st_mode & 0o777 == 0o700

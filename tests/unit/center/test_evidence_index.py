@@ -6,6 +6,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
+from edge_agent.center import index as index_module
 from edge_agent.center.devices import device_statuses, withdraw_device
 from edge_agent.center.index import SearchQuery
 from edge_agent.center.index_sync import sync_index
@@ -73,3 +76,14 @@ def test_device_statuses_and_withdrawal(tmp_path: Path) -> None:
         after = {s.device_id: s for s in device_statuses(world.paths, center.index.device_summaries(),
                                                           center.consent)}
         assert not after[LIVE].enrolled and after[LIVE].stored == 6
+
+
+def test_a_wide_search_reads_in_key_order_and_finds_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    world = make_world(tmp_path)
+    with world.open() as center:
+        queries = [SearchQuery(start=world.t0 - 10, end=world.t0 + 100), SearchQuery(start=world.t0 + 1.2),
+                   SearchQuery(end=world.t0 + 1.2, limit=2, offset=1)]
+        narrow = [center.index.search(q) for q in queries]
+        monkeypatch.setattr(index_module, "WIDE", 0)  # every search now takes the wide path
+        assert [center.index.search(q) for q in queries] == narrow
+        assert [r.total for r in narrow] == [9, 7, 3]
