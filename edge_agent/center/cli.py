@@ -15,7 +15,7 @@ from edge_agent import __version__
 from edge_agent.center.cli_console import register as register_console
 from edge_agent.center.config import broker_for, load_settings, save_settings
 from edge_agent.center.devices import device_statuses, withdraw_device
-from edge_agent.center.keys import CenterPaths, DeviceRegistry, add_device, init_keys
+from edge_agent.center.keys import CenterPaths, add_device, init_keys
 from edge_agent.center.neighbours_cli import register as register_neighbours
 from edge_agent.center.places import Places, parse_point
 from edge_agent.center.public_cli import register as register_public
