@@ -1,6 +1,7 @@
 """The figures of the public transparency page, per calendar month (UTC), from the center's own records.
 
-- devices enrolled, by coarse area only (``edge_agent.center.places``): never an address or a device id;
+- devices enrolled at the end of each month (now, for this one), by coarse area only
+  (``edge_agent.center.places``): never an address or a device id; withdrawn devices leave the count;
 - live hours shared, police requests made (by issue month) and what became of them, and the segments the center's
   staff viewed and exported (from its access log): the center's own transparency report
   (:func:`edge_agent.center.transparency.transparency_report`), one computation for the console and this page;
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from edge_agent.center.devices import enrolled_at, withdrawn_at, withdrawn_ids
 from edge_agent.center.files import write_private
 from edge_agent.center.keys import CenterPaths, DeviceRegistry, load_keys
 from edge_agent.center.neighbours import NeighbourDesk
@@ -42,6 +44,7 @@ NO_AREA = "area not given"
 @dataclass(slots=True)
 class Month:
     month: str  # "2026-11"
+    devices_enrolled: dict[str, int] = field(default_factory=dict)  # by area, at the end of the month (or now)
     live_hours: float = 0.0
     requests_made: int = 0
     approved: int = 0
@@ -87,12 +90,24 @@ def public_report(paths: CenterPaths, months: int = 12, now: float | None = None
         return next((figures[label] for label, a, b in bounds if a <= t < b), None)
 
     _neighbours(paths, month_of)
-    registry = DeviceRegistry(paths.devices)
-    places = Places(paths.root).all(registry.device_ids())
-    areas = Counter((place.area if place is not None and place.area else NO_AREA) for place in places.values())
+    current = DeviceRegistry(paths.devices).device_ids()
+    places = Places(paths.root).all([*current, *withdrawn_ids(paths)])
+    area_of = {d: place.area if place is not None and place.area else NO_AREA for d, place in places.items()}
+    areas = Counter(area_of[d] for d in current)
+    for device_id, area in area_of.items():
+        for label, _, end in bounds:
+            if _enrolled_by(paths, device_id, min(end, now)):
+                counts = figures[label].devices_enrolled
+                counts[area] = counts.get(area, 0) + 1
     center_id = load_keys(paths).identity.center_id
     return PublicReport(center_id, round(now, 3), dict(sorted(areas.items())), [figures[b[0]] for b in bounds],
                         own.access_log_entries, own.access_log_head)
+
+
+def _enrolled_by(paths: CenterPaths, device_id: str, when: float) -> bool:
+    """Enrolled at ``when`` and not withdrawn by then (``edge_agent.center.devices``)."""
+    enrolled, withdrawn = enrolled_at(paths, device_id), withdrawn_at(paths, device_id)
+    return enrolled is not None and enrolled < when and (withdrawn is None or withdrawn >= when)
 
 
 def _neighbours(paths: CenterPaths, month_of: Callable[[float], Month | None]) -> None:

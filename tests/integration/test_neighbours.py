@@ -129,6 +129,7 @@ def test_a_neighbours_opt_out_end_to_end(tmp_path, mosquitto):
     assert (this_month["masked"], this_month["declined"]) == (1, 1)
     assert (this_month["segments_viewed"], this_month["segments_exported"]) == (0, 0)  # from the access log
     assert report["access_log_entries"] == 0 and len(report["access_log_head"]) == 64
+    assert this_month["devices_enrolled"] == {"Elm St north": 1, "Harbour": 1}
     assert "Elm Street" not in signed.get_data(as_text=True)  # never an address
     assert public.get("/", headers={"Host": "evil.example"}).status_code == 421
 

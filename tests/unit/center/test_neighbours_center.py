@@ -133,5 +133,5 @@ def test_figures_count_asks_and_answers_by_month(bench: Bench) -> None:
     report = public_report(bench.center)
     month = report.months[-1]
     assert (month.neighbour_asks, month.masking_requests, month.masked, month.declined) == (1, 1, 1, 0)
-    assert report.devices_by_area == {"area not given": 1}
+    assert report.devices_by_area == {"area not given": 1} and month.devices_enrolled == {"area not given": 1}
     assert report.months[0].month < month.month and len(report.months) == 12
