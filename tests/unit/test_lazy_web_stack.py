@@ -27,3 +27,10 @@ def test_the_page_still_loads_it_when_asked() -> None:
     code = "import sys; from edge_agent.ui import UiServer; print('flask' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+def test_the_centers_command_line_loads_it_only_for_the_public_page() -> None:
+    code = ("import sys; import edge_agent.center.cli as c; c.build_parser(); import edge_agent.center.subscriber; "
+            "print('flask' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
