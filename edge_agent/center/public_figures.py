@@ -34,7 +34,7 @@ from edge_agent.seal.signed import sign_document
 DEFAULT_SETTINGS = {
     "name": "Doorbell camera program",
     "operator": "the crime center",
-    "retention": "Shared video is kept as evidence for as long as the center's evidence policy and the law require; "
+    "retention": "shared video is kept as evidence for as long as the center's evidence policy and the law require; "
                  "the center has not published a shorter period.",
     "contact": "",
 }

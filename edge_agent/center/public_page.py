@@ -47,7 +47,8 @@ CACHEABLE = "public, max-age=300"
 ASKS_PER_CLIENT = 3  # per hour, per client address
 ASKS_TOTAL = 200  # per hour, from everyone
 CSS = """body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1d2330}
-table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #ddd}
+.scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:.9rem}
+th,td{text-align:left;padding:.3rem .4rem;border-bottom:1px solid #ddd}td:first-child{white-space:nowrap}
 td.n{text-align:right}.muted{color:#5d6677}.error{background:#fbe3e0;padding:.5rem}.ok{background:#e3f4e5;padding:.5rem}
 label{display:block;margin:.6rem 0}input,textarea,select{font:inherit;width:100%;padding:.3rem}
 img{max-width:100%;border:1px solid #ccc}code{background:#eef0f4;padding:0 .2rem}"""
