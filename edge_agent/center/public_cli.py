@@ -22,7 +22,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host, sep, port = args.listen.rpartition(":")
     if not sep or not port.isdigit():
         raise CenterError(f"--listen {args.listen!r}: expected ADDR:PORT, e.g. 127.0.0.1:8090")
-    serve(_paths(args), host.strip("[]") or "127.0.0.1", int(port), args.host or ())
+    serve(_paths(args), host.strip("[]") or "127.0.0.1", int(port), args.host or (), args.behind_proxy)
     return 0
 
 
@@ -49,6 +49,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--listen", default="127.0.0.1:8090", metavar="ADDR:PORT")
     p.add_argument("--host", action="append", metavar="NAME",
                    help="a public name the page answers to (repeat); any other Host header is refused")
+    p.add_argument("--behind-proxy", action="store_true",
+                   help="one TLS proxy in front sets X-Forwarded-For/-Proto/-Host: trust them (the ask limit is per "
+                        "client address)")
     p.set_defaults(func=cmd_serve)
     p = group.add_parser("export", help="write the signed transparency report (JSON) to a file")
     p.add_argument("-o", "--output", required=True)

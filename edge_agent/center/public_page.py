@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, abort, render_template, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.serving import make_server
 
 from edge_agent.center.files import write_private
@@ -85,9 +86,14 @@ def _page(app: Flask) -> PublicPage:
     return page
 
 
-def create_public_app(paths: CenterPaths, hosts: Iterable[str] = ()) -> Flask:
+def create_public_app(paths: CenterPaths, hosts: Iterable[str] = (), *, behind_proxy: bool = False) -> Flask:
+    """``behind_proxy``: the page sits behind one TLS proxy that sets ``X-Forwarded-For``/``-Proto``/``-Host``;
+    then the client's address (for the ask limit), scheme and name are taken from them (werkzeug's ProxyFix, one
+    hop), not from the proxy's own connection."""
     app = Flask("edge_agent.center.public", root_path=str(Path(__file__).parent),
                 template_folder="public_templates")
+    if behind_proxy:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     state = PublicPage(paths, hosts)
     app.extensions["edge_public"] = state
     app.secret_key = _cookie_key(paths)
@@ -202,9 +208,9 @@ def _cookie_key(paths: CenterPaths) -> bytes:
     return path.read_bytes()
 
 
-def serve(paths: CenterPaths, host: str, port: int, hosts: Iterable[str]) -> None:
+def serve(paths: CenterPaths, host: str, port: int, hosts: Iterable[str], behind_proxy: bool = False) -> None:
     """Serve the page until interrupted (werkzeug's threaded server, behind the center's TLS proxy)."""
     names = list(hosts)
-    server = make_server(host, port, create_public_app(paths, names), threaded=True)
+    server = make_server(host, port, create_public_app(paths, names, behind_proxy=behind_proxy), threaded=True)
     print(f"public page on http://{host}:{server.server_port}/ (answers to localhost and {', '.join(names) or '-'})")
     server.serve_forever()

@@ -135,3 +135,15 @@ def test_figures_count_asks_and_answers_by_month(bench: Bench) -> None:
     assert (month.neighbour_asks, month.masking_requests, month.masked, month.declined) == (1, 1, 1, 0)
     assert report.devices_by_area == {"area not given": 1} and month.devices_enrolled == {"area not given": 1}
     assert report.months[0].month < month.month and len(report.months) == 12
+
+
+def test_behind_a_proxy_each_client_has_its_own_ask_limit(bench: Bench) -> None:
+    client = create_public_app(bench.center, ["transparency.example"], behind_proxy=True).test_client()
+    headers = {"X-Forwarded-Host": "transparency.example", "X-Forwarded-Proto": "https"}
+    csrf = CSRF.search(client.get("/opt-out", headers=headers).get_data(as_text=True)).group(1)
+    for i in range(ASKS_PER_CLIENT + 2):  # more than one address's allowance, from as many addresses
+        sent = client.post("/opt-out", data={"csrf_token": csrf, "address": f"{i} Elm St"},
+                           headers={**headers, "X-Forwarded-For": f"198.51.100.{i}",
+                                    "Origin": "https://transparency.example"})
+        assert sent.status_code == 200, sent.get_data(as_text=True)
+    assert "https://transparency.example/opt-out/" in sent.get_data(as_text=True)
