@@ -12,6 +12,7 @@ from edge_agent.center.console.auth import ctx, requires, staff
 from edge_agent.center.console.evidence import CASE_RE, parse_utc
 from edge_agent.center.devices import device_statuses
 from edge_agent.center.keys import DeviceRegistry
+from edge_agent.center.neighbours import NeighbourDesk
 from edge_agent.center.requests import list_requests, send_request
 from edge_agent.center.transparency import transparency_report
 from edge_agent.core.timeparse import parse_duration
@@ -59,7 +60,10 @@ def request_submit() -> Any:
 def devices_page() -> Any:
     c = ctx().center
     statuses = device_statuses(c.paths, c.index.device_summaries(), c.consent)
-    return render_template("devices.html", statuses=statuses, now=time.time())
+    # Neighbours' masking requests each device has not answered yet (edge_agent.center.neighbours).
+    masking = {device: (len(items), sum(1 for i in items if i.state == "unanswered"))
+               for device, items in NeighbourDesk(c.paths).open_by_device().items()}
+    return render_template("devices.html", statuses=statuses, now=time.time(), masking=masking)
 
 
 @requires("auditor")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from flask.testing import FlaskClient
 from edge_agent.center import bundle_verifier
 from edge_agent.center.console import ConsoleContext, create_app
 from edge_agent.center.keys import CenterPaths
+from edge_agent.center.neighbours import NeighbourDesk
 from edge_agent.center.services import Center
 from edge_agent.web.limiter import FAILS_PER_KEY
 from tests.unit.center.case_helpers import ASKED, CASE, LIVE, CaseWorld, make_world
@@ -201,3 +203,20 @@ def test_export_from_a_center_named_by_a_relative_folder(tmp_path: Path, monkeyp
         export = ivan.post(f"/cases/{CASE}/export", data={"csrf_token": _token(ivan, "/evidence")})
         assert export.status_code == 200 and export.data[:2] == b"PK"
     assert (world.paths.root / "exports").stat().st_mode & 0o777 == 0o700
+
+
+def test_devices_show_the_neighbours_masking_requests_they_left_open(tmp_path: Path) -> None:
+    own = make_world(tmp_path, live_segments=1)
+    desk = NeighbourDesk(own.paths)
+    desk.new_ask("14 Elm Street", "the driveway")
+    desk.new_ask("16 Elm Street", "the garden", ttl_s=30.0, now=time.time() - 40)  # its deadline passed 10 s ago
+    desk.dispatch(lambda *_, **__: None, "rtcc/v1", now=time.time() - 20, force=True)  # sent before it
+    with own.open() as opened:
+        opened.staff.add("olive", ["operator"], PASSWORD)
+        app = create_app(ConsoleContext(opened, frozenset({HOST})))
+        page = login(app, "olive").get("/devices").get_data(as_text=True)
+    rows = re.findall(r'<tr data-device="([^"]+)".*?<td class="masking">(.*?)</td>', page, re.S)
+    assert {device: " ".join(cell.split()) for device, cell in rows} == {
+        LIVE: '2 open <span class="tag altered">1 past the deadline</span>',
+        ASKED: '2 open <span class="tag altered">1 past the deadline</span>',
+    }
