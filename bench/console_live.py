@@ -5,9 +5,10 @@
 The agent runs as its own process (paced synthetic scene, the default profile at the given size, a live grant,
 2 s live segments); the center's subscriber and console run in this process; Debian's Chromium (Playwright,
 headless) signs in and opens the wall. The player places each frame on the video's timeline at its capture time
-(UTC seconds), and on every frame it presents (``requestVideoFrameCallback``) records how long ago that frame was
-captured (``data-behind``); that value is sampled ten times a second after a warm-up of 15 s. Target: p95 within
-the segment length + 3 s.
+(UTC seconds), so ten times a second, after a warm-up of 15 s, the bench reads the browser's clock minus the
+video's current time: how long ago the frame on screen was captured. A sample is kept only if the video presented
+new frames since the last one (``requestVideoFrameCallback`` counts them) and is not paused: a stalled picture is
+not a frame on screen. Target: p95 within the segment length + 3 s.
 """
 
 from __future__ import annotations
@@ -49,12 +50,17 @@ def sample(url: str, seconds: float, device: str) -> list[float]:
         page.fill("#password", PASSWORD)
         page.click("#login-submit")
         page.wait_for_selector(f'#wall figure.tile[data-device="{device}"]', timeout=60_000)
-        read = f"document.querySelector('#live-{device}') && document.querySelector('#live-{device}').dataset.behind"
-        began = time.monotonic()
+        # The frame on screen now: how long ago it was captured (its media time is its capture time), and how many
+        # frames the video has presented (a stalled video would repeat a stale figure: those samples are dropped).
+        read = (f"(v => v ? [Date.now() / 1000 - v.currentTime, Number(v.dataset.frames || 0), v.paused] : null)"
+                f"(document.querySelector('#live-{device}'))")
+        began, last_frames = time.monotonic(), -1
         while time.monotonic() - began < seconds:
             value = page.evaluate(read)
-            if value and time.monotonic() - began >= WARMUP_S:
-                out.append(float(value))
+            if value and time.monotonic() - began >= WARMUP_S and value[1] > last_frames and not value[2]:
+                out.append(float(value[0]))
+            if value:
+                last_frames = value[1]
             time.sleep(0.1)
         browser.close()
     return out

@@ -132,6 +132,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     report = verify_store(_paths(args))
     for line in report.lines:
         print(line)
+    # The evidence index shows each segment's state as this check found it.
+    now = time.time()
+    with Center.open(_paths(args)) as center:
+        for (device_id, seq), state in report.states.items():
+            center.index.set_state(device_id, seq, state, now)
     return 0 if report.ok else 1
 
 

@@ -25,6 +25,8 @@ from edge_agent.seal import verify_segment
 class VerifyReport:
     ok: bool = True
     lines: list[str] = field(default_factory=list)
+    # What each record's check found: "valid", "missing" or "altered" (for the evidence index).
+    states: dict[tuple[str, int], str] = field(default_factory=dict)
 
     def fail(self, line: str) -> None:
         self.ok = False
@@ -39,21 +41,28 @@ def _sha256(path: Path) -> str | None:
 
 
 def _check_record(folder: Path, rec: dict[str, Any], registry: DeviceRegistry, report: VerifyReport) -> None:
+    key = (str(rec["device_id"]), int(rec["seq"]))
+    report.states[key] = _record_state(folder, rec, registry, report)
+
+
+def _record_state(folder: Path, rec: dict[str, Any], registry: DeviceRegistry, report: VerifyReport) -> str:
     name = f"{rec['device_id']}/{rec['seq']}"
     sealed = folder / str(rec["sealed"])
-    if _sha256(sealed) != rec["sealed_sha256"]:
-        report.fail(f"{name}: sealed file missing or altered")
-        return
-    if _sha256(folder / str(rec["video"])) != rec["opened_sha256"]:
-        report.fail(f"{name}: video file missing or altered")
-        return
+    for path, digest, what in ((sealed, rec["sealed_sha256"], "sealed"),
+                               (folder / str(rec["video"]), rec["opened_sha256"], "video")):
+        found = _sha256(path)
+        if found != digest:
+            report.fail(f"{name}: {what} file {'missing' if found is None else 'altered'}")
+            return "missing" if found is None else "altered"
     try:
         header = verify_segment(sealed.read_bytes(), device_key=registry)
     except OpenError:
         report.fail(f"{name}: device signature does not verify")
-        return
+        return "altered"
     if header.seq != rec["seq"] or header.device_id != rec["device_id"]:
         report.fail(f"{name}: record does not match the signed header")
+        return "altered"
+    return "valid"
 
 
 def verify_store(paths: CenterPaths) -> VerifyReport:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.center.cli import main
+from edge_agent.center.index import SearchQuery
 from edge_agent.transport.model import InboundMessage
 from tests.unit.center.case_helpers import ASKED, CASE, LIVE, make_world, seal_chain
 
@@ -69,3 +70,18 @@ def test_devices_list_and_withdrawal(tmp_path: Path, capsys: pytest.CaptureFixtu
     code, out, _ = _run(capsys, *d, "verify")
     assert code == 0 and f"{LIVE}: 3 segment(s) checked" in out
 
+
+
+def test_verify_marks_each_segment_in_the_index(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    world = make_world(tmp_path, live_segments=3)
+    d = ["--dir", str(world.paths.root)]
+    with world.open() as center:
+        rows = center.index.search(SearchQuery(device_id=LIVE)).rows
+    (world.paths.store / LIVE / rows[0].video).write_bytes(b"not the video")
+    (world.paths.store / LIVE / rows[1].sealed).unlink()
+    code, out, _ = _run(capsys, *d, "verify")
+    assert code == 1 and "video file altered" in out and "sealed file missing" in out
+    with world.open() as center:
+        states = [r.state for r in center.index.search(SearchQuery(device_id=LIVE)).rows]
+    assert states == ["altered", "missing", "valid"]
+    assert "altered" in _run(capsys, *d, "search", "--device", LIVE)[1]
