@@ -3,6 +3,7 @@ rebuilt from the files, and the devices' state."""
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -87,3 +88,13 @@ def test_a_wide_search_reads_in_key_order_and_finds_the_same(tmp_path: Path, mon
         monkeypatch.setattr(index_module, "WIDE", 0)  # every search now takes the wide path
         assert [center.index.search(q) for q in queries] == narrow
         assert [r.total for r in narrow] == [9, 7, 3]
+
+
+def test_subscribe_verbose_says_per_segment_what_it_stored(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="edge_agent.center.ingest"):
+        world = make_world(tmp_path, live_segments=2)
+    lines = [r.getMessage() for r in caplog.records if r.name == "edge_agent.center.ingest"]
+    stored = [line for line in lines if line.startswith("stored ")]
+    assert len(stored) == 5  # door-a's 2 live segments, door-b's 3 under the request
+    assert stored[0].startswith(f"stored {LIVE} #0: ") and f"under {world.consent_id}" in stored[0]
+    assert "frames" in stored[0] and "signature valid" in stored[0] and ".ts" in stored[0]
