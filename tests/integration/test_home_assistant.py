@@ -175,7 +175,7 @@ def test_discovery_states_events_and_the_stop_button(device, home_broker, listen
         listener.wait(lambda: len(listener.all(configs[0])) > before)
     finally:
         bridge.stop()
-    assert listener.last(f"edge-agent/{DEVICE}/availability") == b"offline"
+    listener.wait(lambda: listener.last(f"edge-agent/{DEVICE}/availability") == b"offline")
 
     again = _bridge(paths, profile, _settings(home_broker.url, tmp_path))  # a restart announces nothing twice
     again.start()
@@ -244,10 +244,9 @@ password_file = "{secret}"
             listener.wait(lambda: listener.last(f"{base}/consent") == b"off")
             revoked = ConsentStore(setup.device.consent).current()
             device.join(timeout=40)
-            time.sleep(1.0)
+            listener.wait(lambda: listener.last(f"{base}/availability") == b"offline")  # the agent said goodbye
     finally:
         listener.link.stop()
     assert revoked.mode == "off" and revoked.reason == "stop pressed in Home Assistant"
     evidence = [json.loads(line) for line in (setup.center.root / "evidence.jsonl").read_text().splitlines()]
     assert evidence and all(e["end"] <= revoked.starts_at for e in evidence)  # nothing made after the press left
-    assert listener.last(f"{base}/availability") == b"offline"  # the agent said goodbye
