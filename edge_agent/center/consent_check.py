@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from edge_agent.center.files import DIR_MODE, append_private, write_private
+from edge_agent.center.files import DIR_MODE, append_bounded, append_private, write_private
 from edge_agent.center.keys import DeviceRegistry
 from edge_agent.consent.documents import Answer, LogHeadDoc, parse_answer, parse_loghead
 from edge_agent.consent.requests import REQUEST_PREFIX
@@ -144,7 +144,7 @@ class ConsentBook:
                     if head.last_hash != latest.last_hash:
                         return Learned("refused", "log head conflicts with an earlier one of the same length")
                     return Learned("duplicate")
-            append_private(folder / f"{device_id}.jsonl", payload.decode("utf-8"), durable=durable)
+            append_bounded(folder / f"{device_id}.jsonl", payload.decode("utf-8"), durable=durable)
             write_private(folder / f"{device_id}.json", payload, durable=durable)
         finally:
             os.close(fd)

@@ -44,6 +44,16 @@ def check_keys(doc: object, where: str, required: Collection[str], optional: Col
     return doc
 
 
+def typed(
+    doc: object, kind: str, where: str, required: Collection[str], optional: Collection[str] = ()
+) -> dict[str, Any]:
+    """A document of ``kind`` (its ``type`` field) with exactly the fields :func:`check_keys` allows."""
+    checked = check_keys(doc, where, required, optional)
+    if checked.get("type") != kind:
+        raise ConsentError(f"{where}: not a {kind} document")
+    return checked
+
+
 def number(doc: dict[str, Any], key: str, where: str, low: float, high: float) -> float:
     """A finite number in ``[low, high)``; booleans are not numbers."""
     value = doc.get(key)
@@ -143,9 +153,7 @@ def parse_sent_segment(raw: object, where: str) -> SentSegment:
 def parse_answer(doc: object) -> Answer:
     """A verified answer document, field by field. ConsentError names the first bad field."""
     where = "answer"
-    doc = check_keys(doc, where, _ANSWER_KEYS)
-    if doc["type"] != "answer":
-        raise ConsentError(f"{where}: not an answer document")
+    doc = typed(doc, "answer", where, _ANSWER_KEYS)
     start, end = time_field(doc, "start", where), time_field(doc, "end", where)
     if end <= start:
         raise ConsentError(f"{where}: the window ends before it starts")
@@ -183,9 +191,7 @@ class LogHeadDoc:
 
 def parse_loghead(doc: object) -> LogHeadDoc:
     where = "log head"
-    doc = check_keys(doc, where, ("type", "device_id", "count", "last_hash", "time"), ("shared_seq",))
-    if doc["type"] != "loghead":
-        raise ConsentError(f"{where}: not a log head document")
+    doc = typed(doc, "loghead", where, ("type", "device_id", "count", "last_hash", "time"), ("shared_seq",))
     shared = integer(doc, "shared_seq", where, -1, MAX_SAFE_INT) if "shared_seq" in doc else -1
     return LogHeadDoc(
         device_id=text(doc, "device_id", where, 64),

@@ -15,7 +15,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge_agent.consent.documents import REQUEST_ID, check_keys, text, time_field
+from edge_agent.consent.documents import REQUEST_ID, text, time_field, typed
 from edge_agent.errors import ConsentError
 from edge_agent.seal.signed import sign_document
 
@@ -49,9 +49,7 @@ class PoliceRequest:
 def parse_request(doc: dict[str, Any]) -> PoliceRequest:
     """Field checks of a verified request document. ConsentError names the first bad field."""
     where = "request"
-    check_keys(doc, where, REQUEST_KEYS)
-    if doc.get("type") != "request":
-        raise ConsentError("document is not a request")
+    typed(doc, "request", where, REQUEST_KEYS)
     request = PoliceRequest(
         id=text(doc, "id", where, 64),
         device_id=text(doc, "device_id", where, 64),

@@ -37,6 +37,7 @@ from edge_agent.consent.documents import (
     matching,
     text,
     time_field,
+    typed,
 )
 from edge_agent.errors import ConsentError
 from edge_agent.seal.signed import sign_document
@@ -98,9 +99,7 @@ def _seqs(doc: dict[str, Any], key: str, where: str, *, allow_empty: bool = True
 def parse_resend(doc: object) -> ResendRequest:
     """A verified resend request, field by field. ConsentError names the first bad field."""
     where = "resend request"
-    doc = check_keys(doc, where, _REQUEST_KEYS)
-    if doc["type"] != "resend":
-        raise ConsentError(f"{where}: not a resend request")
+    doc = typed(doc, "resend", where, _REQUEST_KEYS)
     request = ResendRequest(
         id=matching(doc, "id", where, RESEND_ID),
         device_id=text(doc, "device_id", where, 64),
@@ -141,9 +140,7 @@ def _reasons(doc: dict[str, Any], key: str, where: str) -> tuple[tuple[int, str]
 def parse_resend_answer(doc: object) -> ResendAnswer:
     """A verified resend answer, field by field. ConsentError names the first bad field."""
     where = "resend answer"
-    doc = check_keys(doc, where, _ANSWER_KEYS)
-    if doc["type"] != "resend-answer":
-        raise ConsentError(f"{where}: not a resend answer")
+    doc = typed(doc, "resend-answer", where, _ANSWER_KEYS)
     answer = ResendAnswer(
         device_id=text(doc, "device_id", where, 64),
         request_id=matching(doc, "request_id", where, RESEND_ID),

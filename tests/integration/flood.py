@@ -33,6 +33,7 @@ from edge_agent.seal import Recipient
 from edge_agent.transport.mqtt import MqttLink
 from edge_agent.transport.parts import MAX_PAYLOAD, MSG, PART, SHA256, SIZE
 from edge_agent.transport.topics import Topics
+from tests.integration.spine_helpers import wait_for
 from tests.unit.center.center_helpers import Bench
 
 REPO = Path(__file__).resolve().parents[2]
@@ -130,14 +131,6 @@ class Flood:
         path = self.center.rejected
         return len(path.read_text().splitlines()) if path.exists() else 0
 
-    def _wait(self, predicate: object, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if callable(predicate) and predicate():
-                return True
-            time.sleep(0.1)
-        return False
-
     @staticmethod
     def genuine(link: MqttLink, blobs: list[bytes]) -> None:
         """Real sealed segments, published as the device would (split by the link if the broker says so)."""
@@ -159,16 +152,16 @@ class Flood:
             assert good.publish(Topics("rtcc/v1", GOOD).consent, sign_record(record, GOOD, key), retain=True).wait(5)
             blobs = self.bench.sealed(steady + 5, now - 30, consent_id=record.id, device_id=GOOD)
             self.genuine(good, blobs[:steady])
-            assert self._wait(lambda: self.stored() == steady, 60), self.stored()
+            assert wait_for(lambda: self.stored() == steady, 60), self.stored()
             time.sleep(1.0)
             steady_mib = sampler.last()
             steady_peak = _status_kib(self.proc.pid, "VmHWM") / 1024
             before = self.stored()
             parts, sent = self._flood(evil, sets)
-            assert self._wait(lambda: self.rejected() >= parts, 120), (self.rejected(), parts)
+            assert wait_for(lambda: self.rejected() >= parts, 120), (self.rejected(), parts)
             flood_peak = _status_kib(self.proc.pid, "VmHWM") / 1024
             self.genuine(good, blobs[steady:])
-            assert self._wait(lambda: self.stored() == steady + 5, 60), self.stored()
+            assert wait_for(lambda: self.stored() == steady + 5, 60), self.stored()
             return FloodResult(steady_mib, steady_peak, flood_peak, parts, sent, before, self.stored(),
                                self.rejected())
         finally:

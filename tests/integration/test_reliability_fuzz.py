@@ -64,6 +64,10 @@ def test_signed_requests_with_hostile_fields(world: ft.World) -> None:
     assert world.outcomes["request fields: ConsentError"] > 0
 
 
+# The document targets run fewer inputs here (bench/fuzz_run.py runs the long ones): each is signed and verified.
+DOCS = settings(max_examples=120, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+
+
 @pytest.fixture(scope="module")
 def documents(world: ft.World) -> fd.Documents:
     return fd.make_documents(world)
@@ -71,17 +75,17 @@ def documents(world: ft.World) -> fd.Documents:
 
 @pytest.mark.parametrize("kind", ["consent", "answer", "loghead", "resend-answer", "status"])
 def test_every_document_type_with_hostile_fields(documents: fd.Documents, kind: str) -> None:
-    RUN(given(fd.hostile(documents, kind))(lambda doc: fd.center_document_target(documents, kind, doc)))()
+    DOCS(given(fd.hostile(documents, kind))(lambda doc: fd.center_document_target(documents, kind, doc)))()
     assert documents.world.outcomes[f"{kind}: rejected"] > 0
 
 
 @pytest.mark.parametrize("kind", ["consent", "answer", "loghead", "resend-answer", "status"])
 def test_every_document_type_as_mutated_bytes(documents: fd.Documents, kind: str) -> None:
-    RUN(given(fd.raw(documents, kind))(lambda data: fd.center_document_target(documents, kind, None, data)))()
+    DOCS(given(fd.raw(documents, kind))(lambda data: fd.center_document_target(documents, kind, None, data)))()
     assert documents.world.outcomes[f"{kind}: rejected"] > 0
 
 
 def test_resend_requests_with_hostile_fields_and_mutated_bytes(documents: fd.Documents) -> None:
-    RUN(given(fd.hostile(documents, "resend"))(lambda doc: fd.resend_target(documents, doc)))()
-    RUN(given(fd.raw(documents, "resend"))(lambda data: fd.resend_target(documents, None, data)))()
+    DOCS(given(fd.hostile(documents, "resend"))(lambda doc: fd.resend_target(documents, doc)))()
+    DOCS(given(fd.raw(documents, "resend"))(lambda data: fd.resend_target(documents, None, data)))()
     assert documents.world.outcomes["resend: ConsentError"] > 0
