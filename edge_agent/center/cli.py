@@ -57,8 +57,10 @@ def cmd_devices_list(args: argparse.Namespace) -> int:
         live = f" until {_utc(s.live_until)}" if s.live_until else ""
         last = f"last #{s.last_seq} {_utc(s.last_end)}" if s.last_seq is not None else "no segment"
         complete = "complete" if s.complete else f"{s.missing} missing"
+        fates = "".join(f", {n} {what}" for n, what in ((s.repaired, "repaired"), (s.withheld, "withheld"),
+                                                        (s.lost, "lost")) if n)
         print(f"{s.device_id:24} {'enrolled' if s.enrolled else 'WITHDRAWN':9} {seen:33} {s.consent}{live:24} "
-              f"{last:32} {s.stored} stored, {complete}")
+              f"{last:32} {s.stored} stored{fates}, {complete}")
     return 0
 
 

@@ -20,6 +20,7 @@ from edge_agent.center.files import DIR_MODE, write_private
 from edge_agent.center.index import DeviceSummary
 from edge_agent.center.keys import CenterPaths, DeviceRegistry
 from edge_agent.center.presence import PresenceBook
+from edge_agent.center.repair import read_state, settled_counts
 from edge_agent.consent.state import ConsentRecord, record_from_dict
 from edge_agent.core.files import make_dirs
 from edge_agent.errors import CenterError, ConsentError
@@ -118,7 +119,11 @@ class DeviceStatus:
     last_seq: int | None
     last_end: float | None  # end of the newest stored segment
     stored: int
-    missing: int  # sequence numbers the center lacks, from 0 to the highest it holds or the device says it shared
+    missing: int  # sequence numbers the center lacks, from 0 to the highest it holds or the device says it shared,
+    # and knows nothing of yet: not withheld, not lost (the repair is still asking, edge_agent.center.repair)
+    repaired: int = 0  # asked for again after they went missing, and stored
+    withheld: int = 0  # the device withholds them: consent was revoked since they were shared
+    lost: int = 0  # the device no longer has them, or never answered (the reason is in repair/<device>.json)
 
     @property
     def complete(self) -> bool:
@@ -147,11 +152,13 @@ def device_statuses(
         # A device's chain starts at 0: whatever it says it shared (or the center holds beyond) and is not stored
         # here is missing.
         highest = max(seen.shared_seq if seen else -1, summary.last_seq if summary else -1)
-        missing = max(0, highest + 1 - (summary.segments if summary else 0))
+        fates = settled_counts(read_state(paths, device_id), highest)
+        missing = max(0, highest + 1 - (summary.segments if summary else 0) - fates.withheld - fates.lost)
         out.append(DeviceStatus(
             device_id=device_id, enrolled=device_id in enrolled, online=bool(seen and seen.online),
             since=seen.since if seen else None, consent=state, live_until=until,
             last_seq=summary.last_seq if summary else None, last_end=summary.last_end if summary else None,
-            stored=summary.segments if summary else 0, missing=missing,
+            stored=summary.segments if summary else 0, missing=missing, repaired=fates.repaired,
+            withheld=fates.withheld, lost=fates.lost,
         ))
     return out

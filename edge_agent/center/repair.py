@@ -214,6 +214,24 @@ def chain_counts(paths: CenterPaths, device_id: str) -> ChainCounts:
     return counts_of(read_state(paths, device_id), stored, repair.highest_known(device_id, max(stored, default=-1)))
 
 
+@dataclass(frozen=True, slots=True)
+class Settled:
+    repaired: int
+    withheld: int
+    lost: int
+
+
+def settled_counts(state: dict[str, Any], top: int) -> Settled:
+    """Repaired, withheld and lost numbers up to ``top`` from the repair state alone (no listing of the store):
+    for a view that already knows how many segments are stored. Repaired counts what the repair has seen arrive
+    (it looks every 2 s while a subscriber runs)."""
+    def upto(keys: Any) -> set[int]:
+        return {int(k) for k in keys if int(k) <= top}
+
+    withheld = upto(state["withheld"])
+    return Settled(len(upto(state["repaired"])), len(withheld), len(upto(state["lost"]) - withheld))
+
+
 def read_state(paths: CenterPaths, device_id: str) -> dict[str, Any]:
     try:
         state = json.loads((paths.repair / f"{device_id}.json").read_text(encoding="utf-8"))

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from edge_agent.center import repair as repair_module
+from edge_agent.center.cli import main as center_main
 from edge_agent.center.keys import DeviceRegistry, load_keys
 from edge_agent.center.presence import PresenceBook
 from edge_agent.center.repair import Repair, chain_counts
@@ -91,7 +92,7 @@ def _answer(bench: Bench, request_id: str, **fields: Any) -> bytes:
     return sign_resend_answer(ResendAnswer(**{**base, **fields}), load_identity(bench.device).signing_key)
 
 
-def test_the_devices_answer_is_recorded(tmp_path: Path) -> None:
+def test_the_devices_answer_is_recorded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bench, repair, sent, _ = _setup(tmp_path, [0, 4])
     _status(bench, "online", 4)
     repair.tick(time.time())
@@ -106,6 +107,13 @@ def test_the_devices_answer_is_recorded(tmp_path: Path) -> None:
     assert (counts.expected, counts.stored, counts.withheld, counts.lost, counts.missing) == (5, 2, 1, 1, 1)
     lines = [json.loads(line) for line in (bench.center.root / "repairs.jsonl").read_text().splitlines()]
     assert [line["event"] for line in lines] == ["resend requested", "resend answered"]
+    # The same counts for a person: verify, and the list of devices with their state.
+    assert center_main(["--dir", str(bench.center.root), "devices", "list"]) == 0
+    listed = capsys.readouterr().out
+    [line] = [line for line in listed.splitlines() if line.startswith(DEVICE)]
+    assert "online since" in line and "1 withheld, 1 lost" in line
+    assert center_main(["--dir", str(bench.center.root), "verify"]) == 0
+    assert "expected 5, stored 2, repaired 0, withheld 1, lost 1, missing 1" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("bad", ["never sent", "not asked", "forged"])
