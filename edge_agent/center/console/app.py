@@ -12,6 +12,7 @@ from flask import Flask, Response, g, redirect
 
 from edge_agent.center.console import admin, auth, evidence, wall
 from edge_agent.center.console.context import ConsoleContext
+from edge_agent.core.text import shown
 from edge_agent.web import guard as web
 
 # The Media Source player feeds the <video> element from blob: URLs.
@@ -70,6 +71,9 @@ def create_app(context: ConsoleContext) -> Flask:
     app.after_request(_headers)
     app.jinja_env.globals["csrf_token"] = web.csrf_token
     app.jinja_env.filters["utc"] = _utc
+    # Every printed value loses invisible and direction-changing characters: a device's reasons, case ids and
+    # legal bases are someone else's text (edge_agent.core.text).
+    app.jinja_env.finalize = lambda v: shown(v) if isinstance(v, str) else v
     app.context_processor(_template_globals)
     for rule, endpoint, view, methods in ROUTES:
         app.add_url_rule(rule, endpoint, view, methods=methods)

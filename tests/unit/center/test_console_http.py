@@ -20,6 +20,7 @@ from edge_agent.center.console import ConsoleContext, create_app
 from edge_agent.center.keys import CenterPaths
 from edge_agent.center.neighbours import NeighbourDesk
 from edge_agent.center.services import Center
+from edge_agent.consent.requests import PoliceRequest
 from edge_agent.web.limiter import FAILS_PER_KEY
 from tests.unit.center.case_helpers import ASKED, CASE, LIVE, CaseWorld, make_world
 
@@ -220,3 +221,12 @@ def test_devices_show_the_neighbours_masking_requests_they_left_open(tmp_path: P
         LIVE: '2 open <span class="tag altered">1 past the deadline</span>',
         ASKED: '2 open <span class="tag altered">1 past the deadline</span>',
     }
+
+
+def test_someone_elses_text_is_shown_without_invisible_characters(app: Flask, center: Center) -> None:
+    sneaky = PoliceRequest("r-00000000000000ff", ASKED, "case-center", 1.0, 2.0, "CASE-BIDI",
+                           "warrant \u202e6202/24\u200b", "basis\u2066", "0" * 32, 1.0, 2.0)
+    center.index.add_request(sneaky, "ivan")
+    page = login(app, "ivan").get("/evidence?case=CASE-BIDI").get_data(as_text=True)
+    assert "warrant 6202/24" in page
+    assert not any(ch in page for ch in "\u202e\u200b\u2066")
