@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -35,6 +36,7 @@ OPEN_ENDPOINTS = frozenset({"login", "login_submit", "static"})
 IDLE_S = 30 * 60
 MAX_AGE_S = 12 * 3600
 F = TypeVar("F", bound=Callable[..., Any])
+_LOCAL_PATH = re.compile(r"/[A-Za-z0-9._~/-]*")
 
 
 def ctx() -> ConsoleContext:
@@ -139,8 +141,8 @@ def login_submit() -> Any:
     session.update(staff=member.name, generation=member.generation, since=round(time.time()),
                    seen=round(time.time()), csrf=secrets.token_urlsafe(32))
     target = request.form.get("next", "")
-    # Only a path on this console (never "//other.site").
-    if not target.startswith("/") or target.startswith("//"):
+    # Only a path on this console: never "//other.site", nor a backslash (browsers read a backslash as "/").
+    if not _LOCAL_PATH.fullmatch(target) or target.startswith("//"):
         target = home_for(member)
     return redirect(target, code=303)
 

@@ -230,3 +230,12 @@ def test_someone_elses_text_is_shown_without_invisible_characters(app: Flask, ce
     page = login(app, "ivan").get("/evidence?case=CASE-BIDI").get_data(as_text=True)
     assert "warrant 6202/24" in page
     assert not any(ch in page for ch in "\u202e\u200b\u2066")
+
+
+@pytest.mark.parametrize("target", ["//evil.example.com/", "/\\evil.example.com", "https://evil.example.com/",
+                                    "/evidence?x=//evil"])
+def test_sign_in_never_sends_the_browser_elsewhere(app: Flask, target: str) -> None:
+    client = _client(app)
+    response = client.post("/login", data={"name": "ivan", "password": PASSWORD, "csrf_token": _token(client),
+                                           "next": target})
+    assert response.status_code == 303 and response.headers["Location"] == "/evidence"
