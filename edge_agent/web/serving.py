@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import ssl
 import threading
 from typing import Self
@@ -19,8 +20,13 @@ class WebServer:
         self.app = app
         self.tls = ssl_context is not None
         self._name = name
-        self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, ssl_context=ssl_context)
+        try:
+            self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, ssl_context=ssl_context)
+        except SystemExit as exc:
+            # werkzeug prints its own advice and exits when the port is taken: the caller says it in one line.
+            raise OSError(errno.EADDRINUSE, "the port is in use") from exc
         self._thread: threading.Thread | None = None
+        self._serving = False
 
     @property
     def port(self) -> int:
@@ -35,15 +41,18 @@ class WebServer:
         return f"{'https' if self.tls else 'http'}://{shown}:{self.port}/"
 
     def start(self) -> Self:
+        self._serving = True
         self._thread = threading.Thread(target=self._server.serve_forever, name=self._name, daemon=True)
         self._thread.start()
         return self
 
     def serve_forever(self) -> None:
+        self._serving = True
         self._server.serve_forever()
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._serving:  # shutdown() waits for a serving loop: one that never ran would wait for ever
+            self._server.shutdown()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server.server_close()

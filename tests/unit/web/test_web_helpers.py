@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from flask import Flask
 from hypothesis import given
 from hypothesis import strategies as st
 
 from edge_agent.core.passwords import check_password, hash_password
 from edge_agent.web.guard import host_allowed, host_name
 from edge_agent.web.limiter import LoginLimiter
+from edge_agent.web.serving import WebServer
 
 FAST = {"n": 1 << 10, "r": 8, "p": 1}
 
@@ -60,3 +62,13 @@ def test_host_allow_list() -> None:
 @given(st.text(max_size=80))
 def test_host_name_never_raises(header: str) -> None:
     assert isinstance(host_allowed(header, ["localhost"]), bool)
+
+
+def test_a_port_in_use_is_an_os_error_not_an_exit() -> None:
+    app = Flask("probe")
+    first = WebServer(app, "127.0.0.1", 0)
+    try:
+        with pytest.raises(OSError, match="in use"):
+            WebServer(app, "127.0.0.1", first.port)
+    finally:
+        first.stop()
