@@ -76,6 +76,20 @@ WEAKENING_WORDS = ("open", "bypass", "skip", "disable", "unmask", "visible", "sh
 # Known settings whose value may name an "off" mode that the floor forbids: (section, key) -> rule.
 FORBIDDEN_MODES: dict[tuple[str, str], FloorRule] = {("redaction", "method"): PUBLIC_PASSERS_BY}
 
+# (section, key) -> (lowest, highest, rule, why): settings a profile may tune, but not to values that make the
+# mechanism useless. A scene guard that accepts any view, or latches only after seconds of a moved camera, is
+# no guard; a detector that needs certainty, boxes without margin, or a background that learns a person who
+# stops within seconds, is no masking.
+FLOOR_BOUNDS: dict[tuple[str, str], tuple[float, float, FloorRule, str]] = {
+    ("redaction", "scene_shift_threshold"): (0.2, 0.9, FAIL_CLOSED, "the share of the view that must be in place"),
+    ("redaction", "scene_shift_frames"): (1, 10, FAIL_CLOSED, "frames of a moved view before sharing pauses"),
+    ("redaction", "warmup_frames"): (5, 600, FAIL_CLOSED, "frames masked whole while the background is learnt"),
+    ("redaction", "absorb_seconds"): (30.0, 3600.0, PUBLIC_PASSERS_BY, "how long a person who stops stays masked"),
+    ("redaction", "face_score"): (0.05, 0.7, PUBLIC_PASSERS_BY, "the face detector's threshold"),
+    ("redaction", "box_padding"): (0.1, 1.0, PUBLIC_PASSERS_BY, "the margin around each person"),
+    ("redaction", "track_hold_seconds"): (1.0, 60.0, PUBLIC_PASSERS_BY, "how long a lost person stays masked"),
+}
+
 # (section, key) -> (hard limit, what it caps)
 HARD_LIMITS: dict[tuple[str, str], tuple[float, str]] = {
     ("consent", "max_live_hours"): (MAX_LIVE_GRANT_HOURS, "the longest live grant"),
@@ -155,6 +169,17 @@ def _section_model(model: type[BaseModel], section: str) -> type[BaseModel] | No
     return None
 
 
+def _out_of_bounds(section: str, key: str, value: object) -> list[Violation]:
+    bounds = FLOOR_BOUNDS.get((section, key))
+    if bounds is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return []
+    lowest, highest, rule, what = bounds
+    if lowest <= value <= highest:
+        return []
+    path = f"{section}.{key}"
+    return [Violation(rule, path, f"{path} = {value:g} is outside {lowest:g}-{highest:g} ({what})")]
+
+
 def section_violations(section: str, value: object, model: type[BaseModel]) -> list[Violation]:
     """Floor violations inside one section (``[consent]``, ``[redaction]``, ...) of a profile."""
     if not isinstance(value, Mapping):
@@ -171,6 +196,7 @@ def section_violations(section: str, value: object, model: type[BaseModel]) -> l
         rule = FORBIDDEN_MODES.get((section, key))
         if rule is not None and _is_off(sub):
             found.append(Violation(rule, path, f"{path} = {_show(sub)} is not allowed"))
+        found.extend(_out_of_bounds(section, key, sub))
         limit = HARD_LIMITS.get((section, key))
         if limit is not None and isinstance(sub, int | float) and not isinstance(sub, bool) and sub > limit[0]:
             found.append(

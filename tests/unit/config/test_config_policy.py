@@ -66,6 +66,13 @@ def test_embedded_default_is_within_the_floor() -> None:
         ("[consent]\nmax_live_hours = 48\n", "hard-caps", "consent.max_live_hours"),
         ("[consent]\nmax_request_window_hours = 25\n", "hard-caps", "consent.max_request_window_hours"),
         ("[retention]\nhours = 1000\n", "hard-caps", "retention.hours"),
+        ("[redaction]\nscene_shift_threshold = 0.000001\n", "fail-closed", "redaction.scene_shift_threshold"),
+        ("[redaction]\nscene_shift_frames = 50\n", "fail-closed", "redaction.scene_shift_frames"),
+        ("[redaction]\nwarmup_frames = 1\n", "fail-closed", "redaction.warmup_frames"),
+        ("[redaction]\nabsorb_seconds = 10\n", "public-passers-by", "redaction.absorb_seconds"),
+        ("[redaction]\nface_score = 0.95\n", "public-passers-by", "redaction.face_score"),
+        ("[redaction]\nbox_padding = 0.0\n", "public-passers-by", "redaction.box_padding"),
+        ("[redaction]\ntrack_hold_seconds = 0.5\n", "public-passers-by", "redaction.track_hold_seconds"),
     ],
 )
 def test_weakening_is_refused_naming_the_rule_and_key(text: str, rule: str, key: str) -> None:
