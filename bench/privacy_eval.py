@@ -53,6 +53,7 @@ ABLATIONS = {
     "no-landmarks": Parts(landmarks=False),
     "no-tone-curve": Parts(tone_curve=False),
     "no-subject-blocks": Parts(subject_blocks=False),
+    "no-person-detector": Parts(persons=False),
 }
 
 

@@ -88,6 +88,8 @@ FLOOR_BOUNDS: dict[tuple[str, str], tuple[float, float, FloorRule, str]] = {
     ("redaction", "face_score"): (0.05, 0.7, PUBLIC_PASSERS_BY, "the face detector's threshold"),
     ("redaction", "box_padding"): (0.1, 1.0, PUBLIC_PASSERS_BY, "the margin around each person"),
     ("redaction", "track_hold_seconds"): (1.0, 60.0, PUBLIC_PASSERS_BY, "how long a lost person stays masked"),
+    ("redaction", "person_every_seconds"): (0.2, 5.0, PUBLIC_PASSERS_BY, "how often people who stand still are sought"),
+    ("redaction", "person_score"): (0.05, 0.6, PUBLIC_PASSERS_BY, "the person detector's threshold"),
 }
 
 # (section, key) -> (hard limit, what it caps)

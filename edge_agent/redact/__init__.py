@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from edge_agent.config.models import Profile, Zone
 from edge_agent.redact.faces import RetinaFaceDetector
 from edge_agent.redact.people import PassersBy
+from edge_agent.redact.persons import SsdPersonDetector
 from edge_agent.redact.redactor import ALL_PARTS, REASONS, SCENE_SHIFT, Parts, RedactedFrame, Redactor
 
 __all__ = [
@@ -36,13 +37,14 @@ def build_redactor(
     """The redactor the daemon and ``edge-agent redact`` use. ``zones`` default to the profile's zones, and
     ``frame_budget_ms`` to the profile's (``NO_BUDGET_MS`` for none).
 
-    Raises :class:`edge_agent.errors.RedactError` when the face model is not installed.
+    Raises :class:`edge_agent.errors.RedactError` when the face or the person model is not installed.
     """
     settings = profile.redaction
     if frame_budget_ms is not None:
         settings = settings.model_copy(update={"frame_budget_ms": frame_budget_ms})
     faces = RetinaFaceDetector(settings.face_score)
-    people = PassersBy(settings, faces, parts=parts)
+    persons = SsdPersonDetector(settings.person_score) if parts.persons else None
+    people = PassersBy(settings, faces, parts=parts, persons=persons)
     return Redactor(
         profile.zones if zones is None else zones,
         people,

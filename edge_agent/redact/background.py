@@ -26,6 +26,9 @@ from edge_agent.redact.ghosts import GhostFinder
 
 FloatImage = npt.NDArray[np.float32]
 U8Mask = npt.NDArray[np.uint8]
+# Given boxes (detection pixels) of still regions the model never had confirmed: for each, True when nobody is
+# there (a ghost to learn into the background), False when someone may be.
+GhostJudge = Callable[[list[tuple[float, float, float, float]]], list[bool]]
 
 BACKGROUND_SECONDS = 2.0  # time constant of the background where nothing moves
 MIN_THRESHOLD = 14.0  # grey levels: below this a difference is camera noise on any sensor
@@ -146,10 +149,14 @@ class BackgroundModel:
         self._components = None
         self._last_t = None
 
-    def apply(self, image: Image, t: float, hold: U8Mask | None = None) -> U8Mask | None:
+    def apply(
+        self, image: Image, t: float, hold: U8Mask | None = None, judge: GhostJudge | None = None
+    ) -> U8Mask | None:
         """Feed one detection image; return its foreground mask (0/255), or None while warming up.
 
         ``hold`` marks pixels (255) that must not be learnt at the normal rate, such as held track boxes.
+        ``judge`` is asked about still regions over pixels the model never had confirmed (ghosts from the
+        warm-up, see :mod:`edge_agent.redact.ghosts`): it returns, for each box, whether nobody is there.
         """
         if self._bg is not None and self._bg.shape[:2] != image.shape[:2]:
             self.reset()
@@ -187,10 +194,29 @@ class BackgroundModel:
             assert self._before is not None
             self._before[gone] = frame[gone]
             fg[gone] = 0
-        # blobs() is usually asked for this very mask next: its components are already known.
-        self._components = (fg, np.delete(stats, ghosts, axis=0) if ghosts else stats)
+        learnt = judge is not None and self._judge_unconfirmed(frame, fg, threshold, t, judge)
+        # blobs() is usually asked for this very mask next: its components are already known (unless a judged
+        # region was just learnt out of it).
+        self._components = None if learnt else (fg, np.delete(stats, ghosts, axis=0) if ghosts else stats)
         self._learn(image, dist, fg, hold, dt)
         return fg
+
+    def _judge_unconfirmed(
+        self, frame: FloatImage, fg: U8Mask, threshold: FloatImage, t: float, judge: GhostJudge
+    ) -> bool:
+        """Learn the still unconfirmed regions the judge has long found nobody in; True if any was learnt."""
+        assert self._bg is not None
+        regions = self._ghosts.unconfirmed(frame, self._bg, fg, threshold, t)
+        verdicts = judge([box for box, _ in regions]) if regions else []
+        gone = self._ghosts.judged([region for _, region in regions], verdicts, t)
+        if gone is None:
+            return False
+        assert self._bg is not None and self._before is not None
+        self._bg[gone] = frame[gone]
+        self._before[gone] = frame[gone]
+        fg[gone] = 0
+        self._ghosts.learnt(gone)
+        return True
 
     def _warmed(self, t: float) -> bool:
         """Enough warm-up frames for the median: ``warmup_frames``, or at least ``MIN_WARMUP_FRAMES`` once they
@@ -278,6 +304,10 @@ class BackgroundModel:
         grown = cv2.dilate(fg, np.ones((5, 5), np.uint8))
         busy = grown if hold is None else cv2.bitwise_or(grown, hold)
         quiet = cv2.bitwise_not(busy)
+        # The model is confirmed where the frame matched it with nothing in front: not foreground, nor near it,
+        # nor in a box the tracker holds. (Right after the warm-up, someone the median holds may still be
+        # standing where it holds them: matching, but not confirming anything.)
+        self._ghosts.confirm(quiet > 0)
         frame = image.astype(np.float32)
         a_bg = _alpha(dt, BACKGROUND_SECONDS)
         a_fg = _alpha(dt, self._absorb_seconds)

@@ -26,6 +26,8 @@ from edge_agent.config.models import RedactionSettings
 from edge_agent.redact.background import BackgroundModel, Blob, U8Mask
 from edge_agent.redact.faces import FaceDetector
 from edge_agent.redact.masking import SOLID, Cover, PixelBox, subject_block
+from edge_agent.redact.persons import PersonDetector
+from edge_agent.redact.personwatch import PersonWatch
 from edge_agent.redact.perspective import HeightPrior
 from edge_agent.redact.redactor import ALL_PARTS, Parts, PeopleMask
 from edge_agent.redact.sweep import FaceSweep
@@ -139,10 +141,13 @@ class PassersBy:
         *,
         motion: bool = True,
         parts: Parts = ALL_PARTS,
+        persons: PersonDetector | None = None,
     ) -> None:
         self._settings = settings
         self._faces = faces
         self._motion = motion
+        self._watch = PersonWatch(persons, settings.person_every_seconds) if persons is not None else None
+        self._watched_once = False
         self._background = BackgroundModel(
             settings.warmup_frames,
             settings.absorb_seconds,
@@ -173,6 +178,9 @@ class PassersBy:
         self._frame_seconds = 0.0
         self._last_t = None
         self._swept_once = False
+        if self._watch is not None:
+            self._watch.reset()
+        self._watched_once = False
         self._held = []
         self._lifted = []
         self._count = 0
@@ -186,6 +194,11 @@ class PassersBy:
             if not warm:
                 reasons = ("warmup",)
             people = self._held
+        if self._watch is not None and not reasons:
+            # Everyone the motion gate cannot see: looked for on the first frame after the warm-up, then on a
+            # schedule.
+            force, self._watched_once = not self._watched_once, True
+            people = [*people, *self._watch.update(small, captured_at, self._held, force=force)]
         faces: list[Box] = []
         if self._faces is not None:
             found: Sequence[Box] = ()
@@ -245,7 +258,12 @@ class PassersBy:
         if self._held:
             h, w = small.shape[:2]
             hold = _raster(self._held, 1.0, 1.0, w, h)
-        fg = self._background.apply(small, t, hold)
+        judge = None
+        if self._watch is not None:
+            watch, faces = self._watch, [track.box for track in self._face_tracks.tracks]
+            walkers = [track.box for track in self._people.tracks if track.moved]
+            judge = lambda regions: watch.judge(small, t, regions, faces, walkers)  # noqa: E731
+        fg = self._background.apply(small, t, hold, judge)
         if fg is None:
             return False
         boxes: list[Box] = [(b.x0, b.y0, b.x1, b.y1) for b in self._background.blobs(fg, self._one_person)]

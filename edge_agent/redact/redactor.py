@@ -79,6 +79,7 @@ class Parts:
     landmarks: bool = True  # the scene guard's landmarks (off: whole-frame edge maps)
     tone_curve: bool = True  # the background follows the camera's tone curve (off: one gain)
     subject_blocks: bool = True  # blocks sized from each subject's face (off: the frame's base block)
+    persons: bool = True  # the person detector for people who stand still (off: none, and no ghost judge)
 
 
 ALL_PARTS = Parts()

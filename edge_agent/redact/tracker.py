@@ -54,9 +54,10 @@ class Track:
     width: float = field(default=0.0)
     height: float = field(default=0.0)
     seen: Box = field(default=(0.0, 0.0, 0.0, 0.0))  # the last detection itself, before sizes were restored
+    origin: Box = field(default=(0.0, 0.0, 0.0, 0.0))  # the first detection
 
     def __post_init__(self) -> None:
-        self.seen = self.box
+        self.seen = self.origin = self.box
         if self.first_seen < 0:
             self.first_seen = self.last_seen
         self.width = self.box[2] - self.box[0]
@@ -79,6 +80,13 @@ class Track:
         self.box = union_box(self.box, detected)
         self.seen = detected
         self.last_seen = t
+
+    @property
+    def moved(self) -> bool:
+        """True once the track has moved by half its width or more since it was first seen: someone who walked."""
+        cx, ox = (self.box[0] + self.box[2]) / 2, (self.origin[0] + self.origin[2]) / 2
+        cy, oy = (self.box[1] + self.box[3]) / 2, (self.origin[1] + self.origin[3]) / 2
+        return max(abs(cx - ox), abs(cy - oy)) >= 0.5 * max(1.0, self.width)
 
     def extent(self, t: float) -> Box:
         """The box to mask at time ``t``: the last box, stretched along the velocity while the track is held."""
