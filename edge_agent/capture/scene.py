@@ -21,6 +21,7 @@ BGR = tuple[int, int, int]
 FloatImage = npt.NDArray[np.float32]
 
 PERSON_HALF_WIDTH = 0.22  # of the person's height: every stroke of a person stays inside this box
+HEAD_RADIUS = 0.07  # of the person's height
 _STEPS_PER_SECOND = 1.8
 
 
@@ -68,6 +69,14 @@ class Actor:
             return max(0.01, (feet - self.horizon) * self.head_above_horizon * self.scale)
         return (0.22 + 0.8 * (feet - 0.69)) * self.scale
 
+    def head_box(self, cx: float, feet: float, width: int, height: int) -> tuple[int, int, int, int]:
+        """The drawn head (face and hair, see :func:`draw_person`) as (x, y, w, h) in pixels, unclipped."""
+        h = self.height(feet) * height
+        radius = max(2, round(HEAD_RADIUS * h))
+        top = feet * height - h
+        x0, x1 = math.floor(cx * width - radius), math.ceil(cx * width + radius)
+        return (x0, math.floor(top), x1 - x0, math.ceil(top + 0.005 * h + 2 * radius) - math.floor(top))
+
     def person_box(self, cx: float, feet: float, width: int, height: int) -> tuple[int, int, int, int]:
         h = self.height(feet) * height
         x0 = math.floor(cx * width - PERSON_HALF_WIDTH * h)
@@ -111,7 +120,7 @@ def draw_person(image: Image, actor: Actor, cx: float, feet: float, *, t: float,
         hand = _pt(x + side * 0.145 * h - side * swing * 0.03 * h, top + 0.5 * h)
         cv2.line(image, _pt(x + side * 0.145 * h, shoulder_y + arm_w), hand, sleeve, arm_w)
         cv2.circle(image, hand, max(1, arm_w // 2 + 1), skin, -1)
-    radius = max(2, round(0.07 * h))
+    radius = max(2, round(HEAD_RADIUS * h))
     head = _pt(x, top + 0.005 * h + radius)
     cv2.circle(image, head, radius, skin, -1)
     cv2.ellipse(image, head, (radius, max(1, round(radius * 0.6))), 0, 180, 360, hair, -1)

@@ -37,7 +37,6 @@ _SKIN = ((60, 90, 140), (80, 120, 180), (110, 150, 205), (140, 180, 225), (45, 6
 _HAIR = ((20, 20, 25), (30, 50, 80), (60, 90, 140), (160, 160, 165), (15, 30, 45))
 _NOISE_SIGMA = 2.5
 _NOISE_SLACK = 64  # extra noise rows, so each frame reads the noise bank at a different offset
-HEAD_SHARE = 0.2  # the top of a person that counts as the head in the ground truth
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +54,8 @@ class SceneOptions:
 
 @dataclass(frozen=True, slots=True)
 class PersonTruth:
-    """Where a person is in a frame: ``box`` is (x, y, w, h) in pixels, clipped to the frame; ``head`` the top
-    fifth of the whole person (the part of them that must never show), clipped the same way."""
+    """Where a person is in a frame: ``box`` is (x, y, w, h) in pixels, clipped to the frame; ``head`` the drawn
+    head (the part of them that must never show), clipped the same way ((0, 0, 0, 0) when out of view)."""
 
     box: Box
     where: Literal["sidewalk", "porch"]
@@ -121,11 +120,10 @@ class SyntheticScene:
             whole = placed.actor.person_box(placed.cx, placed.feet, self.width, self.height)
             box = self._clip(whole)
             if box is not None:
-                x, y, w, h = whole
-                head = self._clip((x, y, w, max(1, round(h * HEAD_SHARE)))) or (0, 0, 0, 0)
+                head = self._clip(placed.actor.head_box(placed.cx, placed.feet, self.width, self.height))
                 porch = placed.feet >= DOOR_FEET if self.options.view == "doorstep" else placed.feet < 0.62
                 where: Literal["sidewalk", "porch"] = "porch" if porch else "sidewalk"
-                found.append(PersonTruth(box, where, placed.moving, head))
+                found.append(PersonTruth(box, where, placed.moving, head or (0, 0, 0, 0)))
         return found
 
     def _place(self, t: float) -> Iterator[_Placed]:

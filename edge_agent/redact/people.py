@@ -90,10 +90,12 @@ def _pad_body(box: Box, pad: float) -> Box:
     return (x0 - EDGE_PIXELS, y0 - EDGE_PIXELS, x1 + EDGE_PIXELS, y1 + EDGE_PIXELS)
 
 
-def _at_edge(box: Box, width: int) -> Box:
+def _at_edge(box: Box, width: int, expected: float | None = None) -> Box:
     """Someone stepping in or out at the left or right edge is partly out of view, and the first detection of
     them is often a fragment (a torso or legs a few pixels wide): their box's size says little about them.
-    Such a box is grown up and down by part of its height and to a person's width inward from the edge."""
+    Such a box is grown to a person's width inward from the edge and, where the perspective prior knows how tall
+    a person standing there is (``expected``), up to that height; before it does, up and down by part of its
+    height (at a doorbell's height that would mask the wall above everyone who steps in)."""
     x0, y0, x1, y1 = box
     h = y1 - y0
     inward = EDGE_WIDTH_SHARE * h - (x1 - x0)
@@ -103,6 +105,8 @@ def _at_edge(box: Box, width: int) -> Box:
         x1 += inward
     else:
         x0 -= inward
+    if expected is not None:
+        return (x0, min(y0, y1 - expected), x1, y1)
     return (x0, y0 - EDGE_GROW * h, x1, y1 + EDGE_GROW * h)
 
 
@@ -272,7 +276,7 @@ class PassersBy:
         width = small.shape[1]
         held = self._people.update(boxes, t, (width, small.shape[0]))
         restored = [self._heights.restore(box, small.shape[0]) for box in held]  # in the order of self._people.tracks
-        self._held = [_at_edge(box, width) for box in restored]
+        self._held = [_at_edge(box, width, self._heights.expected(box[3])) for box in restored]
         # A box raised above what was seen (by the track's memory of the person's height or by the prior) may
         # have lost its legs (behind a sign, a car) rather than its head: the head can be at the top of what was
         # seen as well as at the top of the raised box. Both get a head band.
