@@ -50,6 +50,7 @@ HEAD_BAND_WIDEST = 0.5  # ... of at most one person's width (this share of the h
 HEAD_MIN_WIDTH = 0.6  # ... and at least this share of the expected height of a person standing there wide
 EDGE_GROW = 0.6  # a box at the frame's side edge grows by this share of its height up and down (see _at_edge)
 EDGE_WIDTH_SHARE = 0.3  # ... when it is narrower than this share of its height (a fragment of someone)
+WHOLE_HEIGHT = 0.8  # ... but not up when it is this share of a whole person's expected height already
 STACK_TALLEST = 1.3  # parts joined into one person are at most this many expected heights tall
 SWEEP_MIN_SCALE = 1.5  # the sweep runs when the frame is at least this much larger than the detection copy
 SWEEP_HOLD_ROUNDS = 2.5  # a face found by the sweep is held this many sweep rounds (it is looked at once a round)
@@ -93,9 +94,11 @@ def _pad_body(box: Box, pad: float) -> Box:
 def _at_edge(box: Box, width: int, expected: float | None = None) -> Box:
     """Someone stepping in or out at the left or right edge is partly out of view, and the first detection of
     them is often a fragment (a torso or legs a few pixels wide): their box's size says little about them.
-    Such a box is grown to a person's width inward from the edge and, where the perspective prior knows how tall
-    a person standing there is (``expected``), up to that height; before it does, up and down by part of its
-    height (at a doorbell's height that would mask the wall above everyone who steps in)."""
+    Such a box is grown to a person's width inward from the edge, and up and down by part of its height; not up
+    where the perspective prior (``expected``: how tall a person standing there is) shows it already reaches a
+    whole person's height above its bottom: at a doorbell's height the sliver of someone stepping in is as tall
+    as they are, and growing it up masked the wall above everyone who stepped in. (Its bottom may not be their
+    feet, a torso without legs, so it still grows down.)"""
     x0, y0, x1, y1 = box
     h = y1 - y0
     inward = EDGE_WIDTH_SHARE * h - (x1 - x0)
@@ -105,9 +108,8 @@ def _at_edge(box: Box, width: int, expected: float | None = None) -> Box:
         x1 += inward
     else:
         x0 -= inward
-    if expected is not None:
-        return (x0, min(y0, y1 - expected), x1, y1)
-    return (x0, y0 - EDGE_GROW * h, x1, y1 + EDGE_GROW * h)
+    up = 0.0 if expected is not None and h >= WHOLE_HEIGHT * expected else EDGE_GROW * h
+    return (x0, y0 - up, x1, y1 + EDGE_GROW * h)
 
 
 def _centre_inside(box: Box, other: Box) -> bool:
