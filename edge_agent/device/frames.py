@@ -104,7 +104,7 @@ class FrameLoop:
         self.summary = summary
         self.stop_event = threading.Event()
         self.reload_event = threading.Event()
-        self.redactor: Redactor = build_redactor(policy.profile, policy.zones)
+        self.redactor: Redactor = build_redactor(policy.profile, policy.zones, live=True)
         self.zones = ZoneWatch(ZoneStore(paths.root, policy.profile.zones))
         self.tap: FrameTap | None = None
         self.capture: Capture | HardwareCapture | None = None
@@ -258,7 +258,7 @@ class FrameLoop:
             policy = self.policy.with_zones(changes.zones)
             if policy.hash != self.policy.hash:
                 log.info("zones changed: %d zone(s) in force", len(changes.zones))
-                redactor = build_redactor(policy.profile, policy.zones)
+                redactor = build_redactor(policy.profile, policy.zones, live=True)
                 encoder = self._switch(encoder, record, policy, redactor)
                 self._audit.note("zones_applied", profile_hash=policy.hash, zones_sha256=zones_digest(policy.zones),
                                  count=len(policy.zones))
@@ -275,7 +275,7 @@ class FrameLoop:
         self.reload_event.clear()
         try:
             policy = self._load_policy()
-            redactor = build_redactor(policy.profile, policy.zones)
+            redactor = build_redactor(policy.profile, policy.zones, live=True)
         except EdgeAgentError as exc:
             self._refuse(str(exc))
             return encoder

@@ -33,9 +33,12 @@ def build_redactor(
     seed: int | None = None,
     frame_budget_ms: float | None = None,
     parts: Parts = ALL_PARTS,
+    live: bool = False,
 ) -> Redactor:
     """The redactor the daemon and ``edge-agent redact`` use. ``zones`` default to the profile's zones, and
-    ``frame_budget_ms`` to the profile's (``NO_BUDGET_MS`` for none).
+    ``frame_budget_ms`` to the profile's (``NO_BUDGET_MS`` for none). ``live`` (the daemon) runs the person
+    detector in a thread of its own, so that its runs do not put frames over the budget; otherwise it runs
+    inline and the output does not depend on the machine's speed.
 
     Raises :class:`edge_agent.errors.RedactError` when the face or the person model is not installed.
     """
@@ -44,7 +47,7 @@ def build_redactor(
         settings = settings.model_copy(update={"frame_budget_ms": frame_budget_ms})
     faces = RetinaFaceDetector(settings.face_score)
     persons = SsdPersonDetector(settings.person_score) if parts.persons else None
-    people = PassersBy(settings, faces, parts=parts, persons=persons)
+    people = PassersBy(settings, faces, parts=parts, persons=persons, persons_in_background=live)
     return Redactor(
         profile.zones if zones is None else zones,
         people,

@@ -148,12 +148,14 @@ class PassersBy:
         motion: bool = True,
         parts: Parts = ALL_PARTS,
         persons: PersonDetector | None = None,
+        persons_in_background: bool = False,
     ) -> None:
         self._settings = settings
         self._faces = faces
         self._motion = motion
-        self._watch = PersonWatch(persons, settings.person_every_seconds) if persons is not None else None
-        self._watched_once = False
+        self._watch = None
+        if persons is not None:
+            self._watch = PersonWatch(persons, settings.person_every_seconds, background=persons_in_background)
         self._background = BackgroundModel(
             settings.warmup_frames,
             settings.absorb_seconds,
@@ -186,7 +188,6 @@ class PassersBy:
         self._swept_once = False
         if self._watch is not None:
             self._watch.reset()
-        self._watched_once = False
         self._held = []
         self._lifted = []
         self._count = 0
@@ -201,10 +202,11 @@ class PassersBy:
                 reasons = ("warmup",)
             people = self._held
         if self._watch is not None and not reasons:
-            # Everyone the motion gate cannot see: looked for on the first frame after the warm-up, then on a
-            # schedule.
-            force, self._watched_once = not self._watched_once, True
-            people = [*people, *self._watch.update(small, captured_at, self._held, force=force)]
+            # Everyone the motion gate cannot see: looked for on the first frame after the warm-up (which lasts
+            # until that look has come back), then on a schedule.
+            people = [*people, *self._watch.update(small, captured_at, self._held)]
+            if not self._watch.ready:
+                reasons = ("warmup",)
         faces: list[Box] = []
         if self._faces is not None:
             found: Sequence[Box] = ()

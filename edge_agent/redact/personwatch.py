@@ -12,11 +12,21 @@ where they were found, they would mask the spot a passer-by left (the same rule 
 
 It is also the judge of the background model's unconfirmed still regions (:mod:`edge_agent.redact.ghosts`): a
 region nobody is found in is a ghost of the warm-up, learnt into the background; a region the detector (or the
-face detector) finds someone in stays foreground.
+face detector, or a track of someone who walked in) finds someone in stays foreground.
+
+**In the background.** On a Raspberry Pi 4 one run takes 0.2-0.5 s, several times a live frame's budget. With
+``background=True`` (the daemon) the detector runs in a thread of its own on a copy of the detection image (raw
+pixels, in memory only); its people are used from the frame after they come back. The warm-up lasts until the
+first run after it has come back (:attr:`ready`), so the first frame shown already covers whoever stood still
+through it, and the judge calls nobody a ghost without a run younger than ``FRESH_SECONDS``. An error in the
+thread is raised on the next frame, which the redactor then masks wide. Offline (``edge-agent redact``, the
+tests) the detector runs inline, so the output does not depend on the machine's speed.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Sequence
 
 from edge_agent.capture.base import Image
@@ -24,7 +34,7 @@ from edge_agent.redact.persons import PersonDetector
 from edge_agent.redact.tracker import Box, Tracker, inside
 
 HOLD_RUNS = 2.5  # a person found is held this many runs (they are looked for again once a run)
-FRESH_SECONDS = 0.5  # the judge runs the detector again when its last run is older than this
+FRESH_SECONDS = 0.5  # the judge wants a run no older than this (inline: runs the detector again)
 OVERLAP = 0.3  # a region shares this much of its box with a person found: someone may be there
 
 
@@ -33,44 +43,127 @@ def centre_inside(box: Box, other: Box) -> bool:
     return other[0] <= cx <= other[2] and other[1] <= cy <= other[3]
 
 
+class _Worker:
+    """One detector run at a time, in a daemon thread; the newest result waits to be collected."""
+
+    def __init__(self, detector: PersonDetector) -> None:
+        self._detector = detector
+        self._lock = threading.Condition()
+        self._job: tuple[Image, float, int] | None = None
+        self._result: tuple[float, int, list[Box]] | None = None
+        self._error: BaseException | None = None
+        self._busy = False
+        # The thread holds the worker only weakly: once the redactor that owns it is dropped (a profile reload
+        # builds a new one), the thread ends within a second and the model's memory is freed.
+        threading.Thread(target=_serve, args=(weakref.ref(self),), name="person-detector", daemon=True).start()
+
+    def submit(self, small: Image, t: float, generation: int) -> bool:
+        """Start a run on a copy of ``small`` unless one is under way; True if it was started."""
+        with self._lock:
+            if self._busy or self._job is not None:
+                return False
+            self._job = (small.copy(), t, generation)
+            self._lock.notify()
+            return True
+
+    def collect(self) -> tuple[float, int, list[Box]] | None:
+        """The newest finished run (capture time, generation, boxes), once; raises what the detector raised."""
+        with self._lock:
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error
+            result, self._result = self._result, None
+            return result
+
+    def take(self, timeout: float) -> tuple[Image, float, int] | None:
+        """The next job, waiting up to ``timeout`` seconds for one."""
+        with self._lock:
+            if self._job is None:
+                self._lock.wait(timeout)
+            job, self._job = self._job, None
+            self._busy = job is not None
+            return job
+
+    def run(self, job: tuple[Image, float, int]) -> None:
+        image, t, generation = job
+        result: tuple[float, int, list[Box]] | None = None
+        error: BaseException | None = None
+        try:
+            result = (t, generation, [box for box, _ in self._detector.detect(image)])
+        except Exception as exc:  # handed to the frame loop, which masks wide
+            error = exc
+        with self._lock:
+            self._result, self._error, self._busy = result, error, False
+
+
+def _serve(ref: weakref.ref[_Worker]) -> None:
+    while (worker := ref()) is not None:
+        job = worker.take(timeout=1.0)
+        if job is not None:
+            worker.run(job)
+        del worker
+
+
 class PersonWatch:
     """Runs a :class:`PersonDetector` on the detection copy on a schedule; boxes are in its pixels."""
 
-    def __init__(self, detector: PersonDetector, every_seconds: float) -> None:
+    def __init__(self, detector: PersonDetector, every_seconds: float, *, background: bool = False) -> None:
         self._detector = detector
         self._every = every_seconds
+        self._worker = _Worker(detector) if background else None
         self._held = Tracker(HOLD_RUNS * every_seconds, HOLD_RUNS * every_seconds)
         self._found: list[Box] = []
-        self._last_run: float | None = None
+        self._found_at: float | None = None  # capture time of the frame the last finished run looked at
+        self._asked_at: float | None = None  # capture time of the frame the last run was started on
+        self._generation = 0  # runs started before the last reset do not count
 
     def reset(self) -> None:
+        """Forget everyone (a new warm-up): only runs started from now on count."""
         self._held.reset()
-        self._found = []
-        self._last_run = None
+        self._found, self._found_at, self._asked_at = [], None, None
+        self._generation += 1
 
     @property
-    def found(self) -> list[Box]:
-        """Everyone the last run found, tracked or not."""
-        return list(self._found)
+    def ready(self) -> bool:
+        """True once a run on a frame since the last reset has come back."""
+        return self._found_at is not None
 
-    def update(self, small: Image, t: float, tracked: Sequence[Box], *, force: bool = False) -> list[Box]:
-        """Run the detector if it is due (or ``force``); return the people to mask that no track covers."""
-        fresh: list[Box] = []
-        if force or self._last_run is None or t - self._last_run >= self._every:
-            self._run(small, t)
-            fresh = [box for box in self._found if not any(centre_inside(box, track) for track in tracked)]
-        return self._held.update(fresh, t)
+    def update(self, small: Image, t: float, tracked: Sequence[Box]) -> list[Box]:
+        """Run the detector if it is due; return the people to mask that no track covers."""
+        fresh = self._collect()
+        if self._asked_at is None or t - self._asked_at >= self._every:
+            fresh = self._start(small, t) or fresh
+        people = [box for box in fresh if not any(centre_inside(box, track) for track in tracked)]
+        return self._held.update(people, t)
 
     def judge(
         self, small: Image, t: float, regions: Sequence[Box], faces: Sequence[Box], walkers: Sequence[Box]
     ) -> list[bool]:
         """For each region: True when nobody is in it: the detector finds no person there, no face overlaps it,
-        and no track of someone who walked (``walkers``) covers it."""
-        if self._last_run is None or t - self._last_run > FRESH_SECONDS:
-            self._run(small, t)
+        and no track of someone who walked (``walkers``) covers it. Without a fresh run, nobody is called a
+        ghost."""
+        if self._found_at is None or t - self._found_at > FRESH_SECONDS:
+            if self._worker is not None:
+                return [False] * len(regions)
+            self._start(small, t)
         people = [*self._found, *faces, *walkers]
         return [not any(inside(region, p) >= OVERLAP or centre_inside(p, region) for p in people) for region in regions]
 
-    def _run(self, small: Image, t: float) -> None:
+    def _start(self, small: Image, t: float) -> list[Box]:
+        """Run the detector on ``small`` (inline: now, returning what it found; in the background: started, [])."""
+        if self._worker is not None:
+            if self._worker.submit(small, t, self._generation):
+                self._asked_at = t
+            return []
+        self._asked_at = self._found_at = t
         self._found = [box for box, _ in self._detector.detect(small)]
-        self._last_run = t
+        return self._found
+
+    def _collect(self) -> list[Box]:
+        if self._worker is None:
+            return []
+        result = self._worker.collect()
+        if result is None or result[1] != self._generation:
+            return []
+        self._found_at, _, self._found = result
+        return self._found
