@@ -43,6 +43,7 @@ LIGHT_LEVELS = (np.arange(LIGHT_BANDS, dtype=np.float64) + 0.5) * (256.0 / LIGHT
 LIGHT_MIN_SAMPLES = 24  # a band with fewer sampled pixels (or fewer than this share of them) takes its shift
 LIGHT_MIN_BAND_SHARE = 0.01  # ... from the curve through the others
 LIGHT_FIT_ROUNDS = 3
+LIGHT_SPAN = 128  # grey levels either way that a change of light is measured over
 LIGHT_OUTLIER = 4.0  # grey levels: a band further than this (or three typical residuals) from the curve is dropped
 LIGHT_MIN_SHIFT = 1.0  # grey levels: a smaller change of light is left to the running average
 LIGHT_MIN_SHARE = 0.25  # when less than this share of the view is outside held boxes, every pixel is sampled
@@ -75,20 +76,19 @@ def _tone_shift(background: FloatImage, frame: FloatImage, *, curve: bool = True
             return None
         shift = (float(np.median(frame[valid] / background[valid])) - 1.0) * LIGHT_LEVELS
         return shift if float(np.abs(shift).max()) >= LIGHT_MIN_SHIFT else None
+    # The median per band from a histogram of the differences (one bincount, no sorting): a grey level apart.
     bands = np.minimum((background * (LIGHT_BANDS / 256.0)).astype(np.int32), LIGHT_BANDS - 1)
-    diff = frame - background
-    order = np.argsort(bands, kind="stable")
-    bands, diff = bands[order], diff[order]
-    starts = np.searchsorted(bands, np.arange(LIGHT_BANDS + 1))
-    least = max(LIGHT_MIN_SAMPLES, LIGHT_MIN_BAND_SHARE * len(diff))
-    known = [
-        (LIGHT_LEVELS[k], float(np.median(diff[starts[k] : starts[k + 1]])), float(starts[k + 1] - starts[k]))
-        for k in range(LIGHT_BANDS)
-        if starts[k + 1] - starts[k] >= least
-    ]
-    if not known:
+    steps = np.clip(np.rint(frame - background) + LIGHT_SPAN, 0, 2 * LIGHT_SPAN).astype(np.int32)
+    width = 2 * LIGHT_SPAN + 1
+    hist = np.bincount(bands * width + steps, minlength=LIGHT_BANDS * width).reshape(LIGHT_BANDS, width)
+    counts = hist.sum(axis=1)
+    middle = (np.cumsum(hist, axis=1) < (counts[:, None] + 1) / 2).sum(axis=1) - LIGHT_SPAN
+    known = counts >= max(LIGHT_MIN_SAMPLES, LIGHT_MIN_BAND_SHARE * len(steps))
+    if not known.any():
         return None
-    levels, shifts, weights = (np.array(column) for column in zip(*known, strict=True))
+    levels, shifts, weights = LIGHT_LEVELS[known], middle[known].astype(np.float64), counts[known].astype(np.float64)
+    if float(np.abs(shifts).max()) < LIGHT_MIN_SHIFT:
+        return None  # the usual frame: the light has not changed
     keep = np.ones(len(levels), dtype=bool)
     fitted = np.full(LIGHT_BANDS, float(np.median(shifts)))
     for _ in range(LIGHT_FIT_ROUNDS):

@@ -97,12 +97,14 @@ class GhostFinder:
         self._sampled_at = 0.0
         self._warm_since: float | None = None  # the first frame after the warm-up
         self._empty_since: FloatImage | None = None  # since when the judge has found nobody at each pixel
+        self._done = False  # no pixel is left that has been foreground since the warm-up
 
     def reset(self) -> None:
         self._since = self._ghostly = self._confirmed = self._sample = None
         self._quiet_run = None
         self._warm_since = None
         self._empty_since = None
+        self._done = False
 
     def confirm(self, quiet: npt.NDArray[np.bool_]) -> None:
         """Confirm the pixels where the frame has matched the model with nothing in front of it in
@@ -122,23 +124,28 @@ class GhostFinder:
         """Regions of still, unchanging foreground over pixels the model never had confirmed, whose outline
         where it borders the scene (not other foreground) is in the model and not in the frame: (box, region
         mask) pairs for the judge. Call after :meth:`find` in the same frame."""
-        if self._confirmed is None or self._since is None or self._confirmed.shape != fg.shape:
+        if self._done or self._confirmed is None or self._since is None or self._confirmed.shape != fg.shape:
             return []
         assert self._warm_since is not None
-        if t - self._warm_since < STILL_SECONDS:
+        with np.errstate(invalid="ignore"):
+            from_warmup = self._since <= self._warm_since + WARMUP_GRACE_SECONDS  # NaN (not foreground): False
+        if t - self._warm_since > WARMUP_GRACE_SECONDS and not from_warmup.any():
+            self._done = True  # every pixel foreground since the warm-up has been cleared: none can come back
             return []
         sample = self._sample
         if sample is None or sample.shape != frame.shape or t - self._sampled_at > 2 * SAMPLE_SECONDS:
             self._sample, self._sampled_at = frame.copy(), t
             return []
+        pending = (fg > 0) & ~self._confirmed & from_warmup
         if t - self._sampled_at >= SAMPLE_SECONDS:
             self._sample, self._sampled_at = frame.copy(), t
+        if t - self._warm_since < STILL_SECONDS or not pending.any():
+            return []
         diff = cv2.absdiff(frame, sample)
         if diff.ndim == 3:
-            diff = np.max(diff, axis=2)
-        unchanged = np.asarray(diff, dtype=np.float32) <= threshold
-        since_warm = np.nan_to_num(self._since, nan=np.inf) <= self._warm_since + WARMUP_GRACE_SECONDS
-        candidates = ((fg > 0) & ~self._confirmed & unchanged & since_warm).astype(np.uint8)
+            b, g, r = cv2.split(diff)
+            diff = cv2.max(cv2.max(b, g), r)
+        candidates = (pending & (np.asarray(diff, dtype=np.float32) <= threshold)).astype(np.uint8)
         if not candidates.any():
             return []
         candidates = np.asarray(cv2.morphologyEx(candidates, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)), np.uint8)

@@ -31,7 +31,7 @@ from edge_agent.redact.personwatch import PersonWatch
 from edge_agent.redact.perspective import HeightPrior
 from edge_agent.redact.redactor import ALL_PARTS, Parts, PeopleMask
 from edge_agent.redact.sweep import FaceSweep
-from edge_agent.redact.tracker import Box, Tracker, pad_box
+from edge_agent.redact.tracker import Box, Tracker, pad_box, union_box
 from edge_agent.redact.zones import Mask, ZoneMasks
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 FACE_PADDING = 0.35  # faces: hair, ears and a jittery box
 HEAD_SHARE = 0.35  # in own zones, the top share of a person's box that is masked as the head
 TOP_EXTRA = 0.05  # extra padding above a person's box: the head is what identifies
-EDGE_PIXELS = 1.0  # detection pixels added on every side (see _pad_body)
+EDGE_PIXELS = 1.5  # detection pixels added on every side (see _pad_body)
 PERSON_WIDE = 0.6  # of a box's height: the widest one standing person is (wider boxes hold several side by side)
 # A person below a face, in face boxes (brow to chin): about ten tall, and 3.5 wide with the arms.
 BODY_HEIGHT_FACES = 10.0
@@ -270,7 +270,7 @@ class PassersBy:
         if self._watch is not None:
             watch, faces = self._watch, [track.box for track in self._face_tracks.tracks]
             walkers = [track.box for track in self._people.tracks if track.moved]
-            judge = lambda regions: watch.judge(small, t, regions, faces, walkers)  # noqa: E731
+            judge = lambda regions: watch.judge(t, regions, faces, walkers)  # noqa: E731
         fg = self._background.apply(small, t, hold, judge)
         if fg is None:
             return False
@@ -314,8 +314,8 @@ class PassersBy:
             mask |= np.asarray(cv2.bitwise_and(own, zones.own_u8), dtype=np.uint8)
         covers: list[Cover] = []
         for (body, face_size), band in zip(subjects, bands, strict=True):
-            block = subject_block(face_size * sx, 0)
-            covers += [Cover(_pixels(body, sx, sy), block), Cover(_pixels(band, sx, sy), block)]
+            # One cover over the body and its head band: it only sizes the blocks of pixels already masked.
+            covers.append(Cover(_pixels(union_box(body, band), sx, sy), subject_block(face_size * sx, 0)))
         for face, box in zip(faces, face_boxes, strict=True):
             covers.append(Cover(_pixels(box, sx, sy), subject_block(max(face[2] - face[0], face[3] - face[1]) * sx, 0)))
         if self._settings.face_method == "solid":

@@ -18,7 +18,7 @@ face detector, or a track of someone who walked in) finds someone in stays foreg
 ``background=True`` (the daemon) the detector runs in a thread of its own on a copy of the detection image (raw
 pixels, in memory only); its people are used from the frame after they come back. The warm-up lasts until the
 first run after it has come back (:attr:`ready`), so the first frame shown already covers whoever stood still
-through it, and the judge calls nobody a ghost without a run younger than ``FRESH_SECONDS``. An error in the
+through it, and the judge calls nobody a ghost without a run younger than ``FRESH_RUNS`` periods. An error in the
 thread is raised on the next frame, which the redactor then masks wide. Offline (``edge-agent redact``, the
 tests) the detector runs inline, so the output does not depend on the machine's speed.
 """
@@ -34,7 +34,7 @@ from edge_agent.redact.persons import PersonDetector
 from edge_agent.redact.tracker import Box, Tracker, inside
 
 HOLD_RUNS = 2.5  # a person found is held this many runs (they are looked for again once a run)
-FRESH_SECONDS = 0.5  # the judge wants a run no older than this (inline: runs the detector again)
+FRESH_RUNS = 1.5  # the judge wants a run no older than this many periods
 OVERLAP = 0.3  # a region shares this much of its box with a person found: someone may be there
 
 
@@ -136,16 +136,12 @@ class PersonWatch:
         people = [box for box in fresh if not any(centre_inside(box, track) for track in tracked)]
         return self._held.update(people, t)
 
-    def judge(
-        self, small: Image, t: float, regions: Sequence[Box], faces: Sequence[Box], walkers: Sequence[Box]
-    ) -> list[bool]:
+    def judge(self, t: float, regions: Sequence[Box], faces: Sequence[Box], walkers: Sequence[Box]) -> list[bool]:
         """For each region: True when nobody is in it: the detector finds no person there, no face overlaps it,
-        and no track of someone who walked (``walkers``) covers it. Without a fresh run, nobody is called a
-        ghost."""
-        if self._found_at is None or t - self._found_at > FRESH_SECONDS:
-            if self._worker is not None:
-                return [False] * len(regions)
-            self._start(small, t)
+        and no track of someone who walked (``walkers``) covers it. Without a recent run (the scheduled ones:
+        the judge never runs the detector itself), nobody is called a ghost."""
+        if self._found_at is None or t - self._found_at > FRESH_RUNS * self._every:
+            return [False] * len(regions)
         people = [*self._found, *faces, *walkers]
         return [not any(inside(region, p) >= OVERLAP or centre_inside(p, region) for p in people) for region in regions]
 

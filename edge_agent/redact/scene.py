@@ -40,7 +40,7 @@ Points = npt.NDArray[np.float32]
 
 MAP_SIZE = (64, 36)
 MIN_EDGE_ENERGY = 2.0  # mean gradient (grey levels per pixel) below which the view is blank or covered
-MAX_LANDMARKS = 160
+MAX_LANDMARKS = 100
 MIN_LANDMARKS = 12  # fewer than this in the reference: the view has too little texture, use the edge maps
 IN_PLACE_PIXELS = 2.0  # at the detection size: vibration and wind move the view by a pixel or so
 LOST_SHARE = 0.3  # of the threshold: fewer landmarks than this in place is a shift whatever the others do
@@ -51,7 +51,7 @@ MIN_CALIBRATION_FRAMES = 3
 MAX_TRACK_ERROR = 0.35  # mean absolute difference of the normalised patches for a landmark to count as found
 FOLLOW_SECONDS = 60.0
 RESELECT_SECONDS = 10.0
-LK_WINDOW = (15, 15)
+LK_WINDOW = (11, 11)
 LK_LEVELS = 3  # pyramid levels: a move of up to about 8 window widths at the detection size is followed
 LK_STOP = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03)
 

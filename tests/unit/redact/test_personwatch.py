@@ -71,8 +71,14 @@ def test_the_judge_calls_nobody_a_ghost_where_someone_is() -> None:
     regions = [(42.0, 30.0, 58.0, 60.0), (100.0, 10.0, 120.0, 40.0), (0.0, 0.0, 10.0, 10.0)]
     faces = [(1.0, 1.0, 6.0, 6.0)]
     walkers = [(95.0, 5.0, 125.0, 45.0)]
-    assert watch.judge(IMAGE, 0.0, regions, faces, walkers) == [False, False, False]
-    assert watch.judge(IMAGE, 0.0, regions, [], []) == [False, True, True]
+    # No run yet: nobody is called a ghost.
+    assert watch.judge(0.0, regions, [], []) == [False, False, False]
+    watch.update(IMAGE, 0.0, [])
+    assert watch.judge(0.1, regions, faces, walkers) == [False, False, False]
+    assert watch.judge(0.1, regions, [], []) == [False, True, True]
+    # The judge never runs the detector itself: once the last run is more than one and a half periods old,
+    # nobody is called a ghost.
+    assert watch.judge(1.6, regions, [], []) == [False, False, False]
 
 
 def test_in_the_background_the_frame_loop_never_waits_and_the_warm_up_waits_for_the_first_run() -> None:
@@ -84,7 +90,7 @@ def test_in_the_background_the_frame_loop_never_waits_and_the_warm_up_waits_for_
     assert time.perf_counter() - started < 1.0
     assert not watch.ready  # the redactor keeps masking wide (warm-up) until the first run is back
     # Nobody is called a ghost without a fresh run.
-    assert watch.judge(IMAGE, 0.1, [(0.0, 0.0, 10.0, 10.0)], [], []) == [False]
+    assert watch.judge(0.1, [(0.0, 0.0, 10.0, 10.0)], [], []) == [False]
     people.gate.set()
     assert _wait_ready(watch, 0.2) == [STILL]
 
