@@ -72,6 +72,8 @@ def _gradient(gray: FloatImage) -> FloatImage:
 
 def _ghostly(frame: FloatImage, background: FloatImage, ring: npt.NDArray[np.bool_]) -> bool:
     """True when the outline ``ring`` is clearly in the model and much weaker in the frame."""
+    if not ring.any():  # a blob at the frame's edge can have no outline inside the frame
+        return False
     model_edge = float(_gradient(_gray(background))[ring].mean())
     frame_edge = float(_gradient(_gray(frame))[ring].mean())
     return model_edge >= MIN_EDGE and frame_edge < EDGE_RATIO * model_edge

@@ -25,11 +25,11 @@ from edge_agent.capture.base import Image
 from edge_agent.config.models import RedactionSettings
 from edge_agent.redact.background import BackgroundModel, Blob, U8Mask
 from edge_agent.redact.faces import FaceDetector
-from edge_agent.redact.masking import SOLID, Cover, PixelBox, subject_block
+from edge_agent.redact.masking import SOLID, Cover, PixelBox, shrink, subject_block
 from edge_agent.redact.persons import PersonDetector
 from edge_agent.redact.personwatch import PersonWatch
 from edge_agent.redact.perspective import HeightPrior
-from edge_agent.redact.redactor import ALL_PARTS, Parts, PeopleMask
+from edge_agent.redact.redactor import ALL_PARTS, Parts, PeopleMask, detect_size
 from edge_agent.redact.sweep import FaceSweep
 from edge_agent.redact.tracker import Box, Tracker, pad_box, union_box
 from edge_agent.redact.zones import Mask, ZoneMasks
@@ -52,6 +52,7 @@ EDGE_GROW = 0.6  # a box at the frame's side edge grows by this share of its hei
 EDGE_WIDTH_SHARE = 0.3  # ... when it is narrower than this share of its height (a fragment of someone)
 WHOLE_HEIGHT = 0.8  # ... but not up when it is this share of a whole person's expected height already
 STACK_TALLEST = 1.3  # parts joined into one person are at most this many expected heights tall
+PERSON_VIEW = (640, 360)  # the largest copy of the frame the person detector is given
 SWEEP_MIN_SCALE = 1.5  # the sweep runs when the frame is at least this much larger than the detection copy
 SWEEP_HOLD_ROUNDS = 2.5  # a face found by the sweep is held this many sweep rounds (it is looked at once a round)
 # How large the face of a person in a box may be: a fifth of a whole standing person's height, and up to 45 % of
@@ -110,6 +111,15 @@ def _at_edge(box: Box, width: int, expected: float | None = None) -> Box:
         x0 -= inward
     up = 0.0 if expected is not None and h >= WHOLE_HEIGHT * expected else EDGE_GROW * h
     return (x0, y0 - up, x1, y1 + EDGE_GROW * h)
+
+
+def _person_view(image: Image, small: Image) -> tuple[Image, float]:
+    """The frame for the person detector, at most ``PERSON_VIEW`` (it needs more than the detection copy to see
+    people in its two columns), and the factor from its pixels to the detection copy's."""
+    height, width = image.shape[:2]
+    size = detect_size(width, height, *PERSON_VIEW)
+    view = image if size == (width, height) else shrink(image, *size)
+    return view, small.shape[1] / view.shape[1]
 
 
 def _centre_inside(box: Box, other: Box) -> bool:
@@ -204,7 +214,7 @@ class PassersBy:
         if self._watch is not None and not reasons:
             # Everyone the motion gate cannot see: looked for on the first frame after the warm-up (which lasts
             # until that look has come back), then on a schedule.
-            people = [*people, *self._watch.update(small, captured_at, self._held)]
+            people = [*people, *self._watch.update(lambda: _person_view(image, small), captured_at, self._held)]
             if not self._watch.ready:
                 reasons = ("warmup",)
         faces: list[Box] = []

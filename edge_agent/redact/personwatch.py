@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from edge_agent.capture.base import Image
 from edge_agent.redact.persons import PersonDetector
@@ -36,6 +36,21 @@ from edge_agent.redact.tracker import Box, Tracker, inside
 HOLD_RUNS = 2.5  # a person found is held this many runs (they are looked for again once a run)
 FRESH_RUNS = 1.5  # the judge wants a run no older than this many periods
 OVERLAP = 0.3  # a region shares this much of its box with a person found: someone may be there
+WHOLE_FRAME = 0.9  # a box this share of the frame's width and height is over nearly all of it ...
+SURE_OF_WHOLE = 0.5  # ... and is kept only at this score or more
+
+
+def _scaled(found: Sequence[tuple[Box, float]], scale: float, size: tuple[int, int]) -> list[Box]:
+    """Boxes in the detection copy's pixels; a box over nearly the whole frame counts only when the detector is
+    sure of it (unsure, the network draws one over a busy texture; someone that close to the lens is in the
+    motion gate's view, the face detector's, and the scene guard's, which sees the whole view covered)."""
+    width, height = size
+    kept = []
+    for (x0, y0, x1, y1), score in found:
+        if score < SURE_OF_WHOLE and x1 - x0 >= WHOLE_FRAME * width and y1 - y0 >= WHOLE_FRAME * height:
+            continue
+        kept.append((x0 * scale, y0 * scale, x1 * scale, y1 * scale))
+    return kept
 
 
 def centre_inside(box: Box, other: Box) -> bool:
@@ -49,7 +64,7 @@ class _Worker:
     def __init__(self, detector: PersonDetector) -> None:
         self._detector = detector
         self._lock = threading.Condition()
-        self._job: tuple[Image, float, int] | None = None
+        self._job: tuple[Image, float, float, int] | None = None
         self._result: tuple[float, int, list[Box]] | None = None
         self._error: BaseException | None = None
         self._busy = False
@@ -57,12 +72,12 @@ class _Worker:
         # builds a new one), the thread ends within a second and the model's memory is freed.
         threading.Thread(target=_serve, args=(weakref.ref(self),), name="person-detector", daemon=True).start()
 
-    def submit(self, small: Image, t: float, generation: int) -> bool:
-        """Start a run on a copy of ``small`` unless one is under way; True if it was started."""
+    def submit(self, image: Image, scale: float, t: float, generation: int) -> bool:
+        """Start a run on a copy of ``image`` unless one is under way; True if it was started."""
         with self._lock:
             if self._busy or self._job is not None:
                 return False
-            self._job = (small.copy(), t, generation)
+            self._job = (image.copy(), scale, t, generation)
             self._lock.notify()
             return True
 
@@ -75,7 +90,7 @@ class _Worker:
             result, self._result = self._result, None
             return result
 
-    def take(self, timeout: float) -> tuple[Image, float, int] | None:
+    def take(self, timeout: float) -> tuple[Image, float, float, int] | None:
         """The next job, waiting up to ``timeout`` seconds for one."""
         with self._lock:
             if self._job is None:
@@ -84,12 +99,12 @@ class _Worker:
             self._busy = job is not None
             return job
 
-    def run(self, job: tuple[Image, float, int]) -> None:
-        image, t, generation = job
+    def run(self, job: tuple[Image, float, float, int]) -> None:
+        image, scale, t, generation = job
         result: tuple[float, int, list[Box]] | None = None
         error: BaseException | None = None
         try:
-            result = (t, generation, [box for box, _ in self._detector.detect(image)])
+            result = (t, generation, _scaled(self._detector.detect(image), scale, (image.shape[1], image.shape[0])))
         except Exception as exc:  # handed to the frame loop, which masks wide
             error = exc
         with self._lock:
@@ -128,11 +143,14 @@ class PersonWatch:
         """True once a run on a frame since the last reset has come back."""
         return self._found_at is not None
 
-    def update(self, small: Image, t: float, tracked: Sequence[Box]) -> list[Box]:
-        """Run the detector if it is due; return the people to mask that no track covers."""
+    def update(self, view: Callable[[], tuple[Image, float]], t: float, tracked: Sequence[Box]) -> list[Box]:
+        """Run the detector if it is due, on the image ``view()`` makes (with the factor from its pixels to the
+        detection copy's: made only when a run is due); return the people to mask that no track covers, in
+        detection pixels."""
         fresh = self._collect()
         if self._asked_at is None or t - self._asked_at >= self._every:
-            fresh = self._start(small, t) or fresh
+            image, scale = view()
+            fresh = self._start(image, scale, t) or fresh
         people = [box for box in fresh if not any(centre_inside(box, track) for track in tracked)]
         return self._held.update(people, t)
 
@@ -145,14 +163,14 @@ class PersonWatch:
         people = [*self._found, *faces, *walkers]
         return [not any(inside(region, p) >= OVERLAP or centre_inside(p, region) for p in people) for region in regions]
 
-    def _start(self, small: Image, t: float) -> list[Box]:
-        """Run the detector on ``small`` (inline: now, returning what it found; in the background: started, [])."""
+    def _start(self, image: Image, scale: float, t: float) -> list[Box]:
+        """Run the detector on ``image`` (inline: now, returning what it found; in the background: started, [])."""
         if self._worker is not None:
-            if self._worker.submit(small, t, self._generation):
+            if self._worker.submit(image, scale, t, self._generation):
                 self._asked_at = t
             return []
         self._asked_at = self._found_at = t
-        self._found = [box for box, _ in self._detector.detect(small)]
+        self._found = _scaled(self._detector.detect(image), scale, (image.shape[1], image.shape[0]))
         return self._found
 
     def _collect(self) -> list[Box]:

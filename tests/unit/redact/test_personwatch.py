@@ -18,6 +18,11 @@ IMAGE = np.zeros((90, 160, 3), dtype=np.uint8)
 STILL: Box = (40.0, 20.0, 60.0, 80.0)
 
 
+def view() -> tuple[np.ndarray, float]:
+    """The frame the detector is shown, at the detection copy's scale."""
+    return IMAGE, 1.0
+
+
 class SetPeople:
     """A person detector that finds the boxes it is given; counts its runs; can be slow or fail."""
 
@@ -27,18 +32,19 @@ class SetPeople:
         self.gate = threading.Event()
         self.gate.set()
         self.failing = False
+        self.score = 0.9
 
     def detect(self, image: np.ndarray) -> list[tuple[Box, float]]:
         self.gate.wait(5.0)
         self.runs += 1
         if self.failing:
             raise RuntimeError("detector failed")
-        return [(box, 0.9) for box in self.boxes]
+        return [(box, self.score) for box in self.boxes]
 
 
 def _wait_ready(watch: PersonWatch, t: float) -> list[Box]:
     for _ in range(500):
-        found = watch.update(IMAGE, t, [])
+        found = watch.update(view, t, [])
         if watch.ready:
             return found
         time.sleep(0.01)
@@ -48,22 +54,36 @@ def _wait_ready(watch: PersonWatch, t: float) -> list[Box]:
 def test_inline_runs_on_the_first_frame_then_every_period_and_holds_between() -> None:
     people = SetPeople([STILL])
     watch = PersonWatch(people, every_seconds=1.0)
-    assert watch.update(IMAGE, 0.0, []) == [STILL] and watch.ready
+    assert watch.update(view, 0.0, []) == [STILL] and watch.ready
     assert people.runs == 1
     people.boxes = []
     for step in range(1, 10):
-        assert watch.update(IMAGE, step * 0.1, []) == [STILL]  # held between runs
+        assert watch.update(view, step * 0.1, []) == [STILL]  # held between runs
     assert people.runs == 1
-    watch.update(IMAGE, 1.0, [])
+    watch.update(view, 1.0, [])
     assert people.runs == 2
     # Not found again: held two and a half runs after it was last seen, then gone.
-    assert watch.update(IMAGE, 2.4, []) == [STILL]
-    assert watch.update(IMAGE, 2.6, []) == []
+    assert watch.update(view, 2.4, []) == [STILL]
+    assert watch.update(view, 2.6, []) == []
+
+
+def test_boxes_come_back_in_detection_pixels() -> None:
+    watch = PersonWatch(SetPeople([STILL]), every_seconds=1.0)
+    assert watch.update(lambda: (IMAGE, 0.5), 0.0, []) == [(20.0, 10.0, 30.0, 40.0)]
+
+
+def test_an_unsure_box_over_the_whole_frame_is_left_out() -> None:
+    people = SetPeople([(1.0, 2.0, 159.0, 90.0)])
+    people.score = 0.3
+    watch = PersonWatch(people, every_seconds=1.0)
+    assert watch.update(view, 0.0, []) == []
+    people.score = 0.8
+    assert watch.update(view, 1.0, []) == [(1.0, 2.0, 159.0, 90.0)]
 
 
 def test_people_a_track_covers_are_left_to_the_track() -> None:
     watch = PersonWatch(SetPeople([STILL]), every_seconds=1.0)
-    assert watch.update(IMAGE, 0.0, [(30.0, 10.0, 70.0, 90.0)]) == []
+    assert watch.update(view, 0.0, [(30.0, 10.0, 70.0, 90.0)]) == []
 
 
 def test_the_judge_calls_nobody_a_ghost_where_someone_is() -> None:
@@ -73,7 +93,7 @@ def test_the_judge_calls_nobody_a_ghost_where_someone_is() -> None:
     walkers = [(95.0, 5.0, 125.0, 45.0)]
     # No run yet: nobody is called a ghost.
     assert watch.judge(0.0, regions, [], []) == [False, False, False]
-    watch.update(IMAGE, 0.0, [])
+    watch.update(view, 0.0, [])
     assert watch.judge(0.1, regions, faces, walkers) == [False, False, False]
     assert watch.judge(0.1, regions, [], []) == [False, True, True]
     # The judge never runs the detector itself: once the last run is more than one and a half periods old,
@@ -86,7 +106,7 @@ def test_in_the_background_the_frame_loop_never_waits_and_the_warm_up_waits_for_
     people.gate.clear()  # the detector is slow
     watch = PersonWatch(people, every_seconds=1.0, background=True)
     started = time.perf_counter()
-    assert watch.update(IMAGE, 0.0, []) == []
+    assert watch.update(view, 0.0, []) == []
     assert time.perf_counter() - started < 1.0
     assert not watch.ready  # the redactor keeps masking wide (warm-up) until the first run is back
     # Nobody is called a ghost without a fresh run.
@@ -99,12 +119,12 @@ def test_a_run_started_before_a_reset_does_not_count_after_it() -> None:
     people = SetPeople([STILL])
     people.gate.clear()
     watch = PersonWatch(people, every_seconds=1.0, background=True)
-    watch.update(IMAGE, 0.0, [])
+    watch.update(view, 0.0, [])
     watch.reset()
     people.boxes = []
     people.gate.set()
     time.sleep(0.2)
-    assert watch.update(IMAGE, 0.3, []) == []
+    assert watch.update(view, 0.3, []) == []
     assert not watch.ready  # the old run came back, and was dropped; a new one has started
     assert _wait_ready(watch, 0.4) == []
 
@@ -113,8 +133,8 @@ def test_an_error_in_the_background_is_raised_in_the_frame_loop() -> None:
     people = SetPeople([STILL])
     people.failing = True
     watch = PersonWatch(people, every_seconds=1.0, background=True)
-    watch.update(IMAGE, 0.0, [])
+    watch.update(view, 0.0, [])
     with pytest.raises(RuntimeError, match="detector failed"):
         for _ in range(500):
-            watch.update(IMAGE, 0.1, [])
+            watch.update(view, 0.1, [])
             time.sleep(0.01)
