@@ -84,8 +84,8 @@ class RedactionSettings(Strict):
     face_score: Annotated[float, Field(ge=0.05, le=0.95)] = 0.5
     # The person detector (for people who stood still since before the background was learnt) runs this often,
     # in seconds of capture time, and on the first frame after every warm-up.
-    person_every_seconds: Annotated[float, Field(ge=0.2, le=10.0)] = 2.0
-    person_score: Annotated[float, Field(ge=0.05, le=0.95)] = 0.2
+    person_every_seconds: Annotated[float, Field(ge=0.2, le=10.0)] = 3.0
+    person_score: Annotated[float, Field(ge=0.05, le=0.95)] = 0.3
     # How long a still foreground region takes to fade into the background (people standing still stay masked).
     absorb_seconds: Annotated[float, Field(ge=10.0, le=3600.0)] = 120.0
     scene_shift_threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5

@@ -24,6 +24,7 @@ __all__ = [
 # The largest time budget a profile allows: in effect none. Offline there is no deadline, and a frame over the
 # budget is analysed in full all the same; without it the output does not depend on how busy the machine is.
 NO_BUDGET_MS = 5000.0
+JUDGE_PERSON_SCORE = 0.2
 
 
 def build_redactor(
@@ -46,7 +47,9 @@ def build_redactor(
     if frame_budget_ms is not None:
         settings = settings.model_copy(update={"frame_budget_ms": frame_budget_ms})
     faces = RetinaFaceDetector(settings.face_score)
-    persons = SsdPersonDetector(settings.person_score) if parts.persons else None
+    # The detector reports unsure people too: the judge of the warm-up's ghosts lets nobody be learnt where it
+    # saw anyone (JUDGE_PERSON_SCORE); only people at person_score or more are masked.
+    persons = SsdPersonDetector(min(JUDGE_PERSON_SCORE, settings.person_score)) if parts.persons else None
     people = PassersBy(settings, faces, parts=parts, persons=persons, persons_in_background=live)
     return Redactor(
         profile.zones if zones is None else zones,

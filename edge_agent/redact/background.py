@@ -44,8 +44,11 @@ LIGHT_MIN_SAMPLES = 24  # a band with fewer sampled pixels (or fewer than this s
 LIGHT_MIN_BAND_SHARE = 0.01  # ... from the curve through the others
 LIGHT_FIT_ROUNDS = 3
 LIGHT_SPAN = 128  # grey levels either way that a change of light is measured over
+LIGHT_BASIS = np.vander(LIGHT_LEVELS, 3)
+GREY = np.arange(256, dtype=np.float64)
 LIGHT_OUTLIER = 4.0  # grey levels: a band further than this (or three typical residuals) from the curve is dropped
 LIGHT_MIN_SHIFT = 1.0  # grey levels: a smaller change of light is left to the running average
+JUDGE_EVERY_SECONDS = 0.2  # how often still unconfirmed regions are looked for (see _judge_unconfirmed)
 LIGHT_MIN_SHARE = 0.25  # when less than this share of the view is outside held boxes, every pixel is sampled
 
 
@@ -91,12 +94,14 @@ def _tone_shift(background: FloatImage, frame: FloatImage, *, curve: bool = True
         return None  # the usual frame: the light has not changed
     keep = np.ones(len(levels), dtype=bool)
     fitted = np.full(LIGHT_BANDS, float(np.median(shifts)))
+    basis = np.vander(levels, 3)  # a parabola in the band's level
     for _ in range(LIGHT_FIT_ROUNDS):
         if int(keep.sum()) < 3:
             break
-        fit = np.polyfit(levels[keep], shifts[keep], 2, w=np.sqrt(weights[keep]))
-        residual = np.abs(np.polyval(fit, levels) - shifts)
-        fitted = np.polyval(fit, LIGHT_LEVELS)
+        root = np.sqrt(weights[keep])
+        coefficients = np.linalg.lstsq(basis[keep] * root[:, None], shifts[keep] * root, rcond=None)[0]
+        residual = np.abs(basis @ coefficients - shifts)
+        fitted = LIGHT_BASIS @ coefficients
         spread = float(np.median(residual[keep]))
         keep = residual <= max(LIGHT_OUTLIER, 3.0 * spread)
     # The camera's response is monotonic: a brighter part of the background stays at least as bright.
@@ -135,6 +140,7 @@ class BackgroundModel:
         self._ghosts = GhostFinder()
         self._components: tuple[U8Mask, npt.NDArray[np.int32]] | None = None  # the last mask and its blobs
         self._last_t: float | None = None
+        self._judged_at: float | None = None
 
     @property
     def ready(self) -> bool:
@@ -148,6 +154,7 @@ class BackgroundModel:
         self._ghosts.reset()
         self._components = None
         self._last_t = None
+        self._judged_at = None
 
     def apply(
         self, image: Image, t: float, hold: U8Mask | None = None, judge: GhostJudge | None = None
@@ -204,7 +211,11 @@ class BackgroundModel:
     def _judge_unconfirmed(
         self, frame: FloatImage, fg: U8Mask, threshold: FloatImage, t: float, judge: GhostJudge
     ) -> bool:
-        """Learn the still unconfirmed regions the judge has long found nobody in; True if any was learnt."""
+        """Learn the still unconfirmed regions the judge has long found nobody in; True if any was learnt. (At most
+        every ``JUDGE_EVERY_SECONDS``: a region must be found empty for much longer than that anyway.)"""
+        if self._judged_at is not None and 0.0 <= t - self._judged_at < JUDGE_EVERY_SECONDS:
+            return False
+        self._judged_at = t
         assert self._bg is not None
         regions = self._ghosts.unconfirmed(frame, self._bg, fg, threshold, t)
         verdicts = judge([box for box, _ in regions]) if regions else []
@@ -261,19 +272,23 @@ class BackgroundModel:
         channels = frame.shape[2] if frame.ndim == 3 else 1
         f = frame[::step, ::step].reshape(-1, channels)
         b = self._bg[::step, ::step].reshape(-1, channels)
-        valid = np.ones(len(f), dtype=bool)
         if hold is not None:
             valid = hold[::step, ::step].reshape(-1) == 0
-            if int(valid.sum()) < LIGHT_MIN_SHARE * len(valid):
-                valid[:] = True
-        curves = [_tone_shift(b[valid, c], f[valid, c], curve=self._tone_curve) for c in range(channels)]
+            if int(valid.sum()) >= LIGHT_MIN_SHARE * len(valid):
+                f, b = f[valid], b[valid]
+        # Channel-major copies: each channel's samples contiguous.
+        fc, bc = np.ascontiguousarray(f.T), np.ascontiguousarray(b.T)
+        curves = [_tone_shift(bc[c], fc[c], curve=self._tone_curve) for c in range(channels)]
         if all(curve is None for curve in curves):
             return
+        # One table per channel of the shift at each whole grey level, looked up by the model's own levels.
+        zero = np.zeros(LIGHT_BANDS)
+        table = np.stack([np.interp(GREY, LIGHT_LEVELS, zero if c is None else c) for c in curves], axis=-1)
+        lut = table.astype(np.float32).reshape(256, 1, channels)
         for image in (self._bg, self._before):
-            planes = [image] if image.ndim == 2 else [image[:, :, c] for c in range(channels)]
-            for plane, curve in zip(planes, curves, strict=True):
-                if curve is not None:
-                    np.add(plane, np.interp(plane, LIGHT_LEVELS, curve).astype(np.float32), out=plane)
+            levels = np.asarray(cv2.convertScaleAbs(image), dtype=np.uint8)
+            shift = np.asarray(cv2.LUT(levels, lut), dtype=np.float32).reshape(image.shape)
+            cv2.add(image, shift, dst=image)
 
     def _start(self, t: float) -> None:
         stack = np.stack(self._warm)

@@ -165,7 +165,12 @@ class PassersBy:
         self._motion = motion
         self._watch = None
         if persons is not None:
-            self._watch = PersonWatch(persons, settings.person_every_seconds, background=persons_in_background)
+            self._watch = PersonWatch(
+                persons,
+                settings.person_every_seconds,
+                mask_score=settings.person_score,
+                background=persons_in_background,
+            )
         self._background = BackgroundModel(
             settings.warmup_frames,
             settings.absorb_seconds,

@@ -8,11 +8,12 @@ them from behind too; it costs about ten frames' worth of motion work, so it run
 until two runs later.
 
 People it finds on someone the motion gate already tracks are left to that track, which follows them; held
-where they were found, they would mask the spot a passer-by left (the same rule as the face sweep's).
+where they were found, they would mask the spot a passer-by left (the same rule as the face sweep's). Only people
+it is fairly sure of (``mask_score``) are masked: unsure, it finds signs, tripods and bollards, for good.
 
 It is also the judge of the background model's unconfirmed still regions (:mod:`edge_agent.redact.ghosts`): a
-region nobody is found in is a ghost of the warm-up, learnt into the background; a region the detector (or the
-face detector, or a track of someone who walked in) finds someone in stays foreground.
+region nobody is found in is a ghost of the warm-up, learnt into the background; a region the detector finds
+anyone in, however unsure, (or the face detector, or a track of someone who walked in) stays foreground.
 
 **In the background.** On a Raspberry Pi 4 one run takes 0.2-0.5 s, several times a live frame's budget. With
 ``background=True`` (the daemon) the detector runs in a thread of its own on a copy of the detection image (raw
@@ -36,11 +37,15 @@ from edge_agent.redact.tracker import Box, Tracker, inside
 HOLD_RUNS = 2.5  # a person found is held this many runs (they are looked for again once a run)
 FRESH_RUNS = 1.5  # the judge wants a run no older than this many periods
 OVERLAP = 0.3  # a region shares this much of its box with a person found: someone may be there
+TRACKED_SHARE = 0.5  # of a person's box inside a motion track: the track covers them
 WHOLE_FRAME = 0.9  # a box this share of the frame's width and height is over nearly all of it ...
 SURE_OF_WHOLE = 0.5  # ... and is kept only at this score or more
 
 
-def _scaled(found: Sequence[tuple[Box, float]], scale: float, size: tuple[int, int]) -> list[Box]:
+Found = list[tuple[Box, float]]  # boxes in detection pixels, with their scores
+
+
+def _scaled(found: Sequence[tuple[Box, float]], scale: float, size: tuple[int, int]) -> Found:
     """Boxes in the detection copy's pixels; a box over nearly the whole frame counts only when the detector is
     sure of it (unsure, the network draws one over a busy texture; someone that close to the lens is in the
     motion gate's view, the face detector's, and the scene guard's, which sees the whole view covered)."""
@@ -49,8 +54,13 @@ def _scaled(found: Sequence[tuple[Box, float]], scale: float, size: tuple[int, i
     for (x0, y0, x1, y1), score in found:
         if score < SURE_OF_WHOLE and x1 - x0 >= WHOLE_FRAME * width and y1 - y0 >= WHOLE_FRAME * height:
             continue
-        kept.append((x0 * scale, y0 * scale, x1 * scale, y1 * scale))
+        kept.append(((x0 * scale, y0 * scale, x1 * scale, y1 * scale), score))
     return kept
+
+
+def _tracked(box: Box, track: Box) -> bool:
+    """True when a motion track already covers the person in ``box`` (its centre, or half of it)."""
+    return centre_inside(box, track) or inside(box, track) >= TRACKED_SHARE
 
 
 def centre_inside(box: Box, other: Box) -> bool:
@@ -65,7 +75,7 @@ class _Worker:
         self._detector = detector
         self._lock = threading.Condition()
         self._job: tuple[Image, float, float, int] | None = None
-        self._result: tuple[float, int, list[Box]] | None = None
+        self._result: tuple[float, int, Found] | None = None
         self._error: BaseException | None = None
         self._busy = False
         # The thread holds the worker only weakly: once the redactor that owns it is dropped (a profile reload
@@ -81,7 +91,7 @@ class _Worker:
             self._lock.notify()
             return True
 
-    def collect(self) -> tuple[float, int, list[Box]] | None:
+    def collect(self) -> tuple[float, int, Found] | None:
         """The newest finished run (capture time, generation, boxes), once; raises what the detector raised."""
         with self._lock:
             if self._error is not None:
@@ -101,7 +111,7 @@ class _Worker:
 
     def run(self, job: tuple[Image, float, float, int]) -> None:
         image, scale, t, generation = job
-        result: tuple[float, int, list[Box]] | None = None
+        result: tuple[float, int, Found] | None = None
         error: BaseException | None = None
         try:
             result = (t, generation, _scaled(self._detector.detect(image), scale, (image.shape[1], image.shape[0])))
@@ -122,12 +132,15 @@ def _serve(ref: weakref.ref[_Worker]) -> None:
 class PersonWatch:
     """Runs a :class:`PersonDetector` on the detection copy on a schedule; boxes are in its pixels."""
 
-    def __init__(self, detector: PersonDetector, every_seconds: float, *, background: bool = False) -> None:
+    def __init__(
+        self, detector: PersonDetector, every_seconds: float, *, mask_score: float = 0.0, background: bool = False
+    ) -> None:
         self._detector = detector
+        self._mask_score = mask_score
         self._every = every_seconds
         self._worker = _Worker(detector) if background else None
         self._held = Tracker(HOLD_RUNS * every_seconds, HOLD_RUNS * every_seconds)
-        self._found: list[Box] = []
+        self._found: Found = []
         self._found_at: float | None = None  # capture time of the frame the last finished run looked at
         self._asked_at: float | None = None  # capture time of the frame the last run was started on
         self._generation = 0  # runs started before the last reset do not count
@@ -151,7 +164,9 @@ class PersonWatch:
         if self._asked_at is None or t - self._asked_at >= self._every:
             image, scale = view()
             fresh = self._start(image, scale, t) or fresh
-        people = [box for box in fresh if not any(centre_inside(box, track) for track in tracked)]
+        people = [
+            box for box, score in fresh if score >= self._mask_score and not any(_tracked(box, t) for t in tracked)
+        ]
         return self._held.update(people, t)
 
     def judge(self, t: float, regions: Sequence[Box], faces: Sequence[Box], walkers: Sequence[Box]) -> list[bool]:
@@ -160,10 +175,10 @@ class PersonWatch:
         the judge never runs the detector itself), nobody is called a ghost."""
         if self._found_at is None or t - self._found_at > FRESH_RUNS * self._every:
             return [False] * len(regions)
-        people = [*self._found, *faces, *walkers]
+        people = [*(box for box, _ in self._found), *faces, *walkers]
         return [not any(inside(region, p) >= OVERLAP or centre_inside(p, region) for p in people) for region in regions]
 
-    def _start(self, image: Image, scale: float, t: float) -> list[Box]:
+    def _start(self, image: Image, scale: float, t: float) -> Found:
         """Run the detector on ``image`` (inline: now, returning what it found; in the background: started, [])."""
         if self._worker is not None:
             if self._worker.submit(image, scale, t, self._generation):
@@ -173,7 +188,7 @@ class PersonWatch:
         self._found = _scaled(self._detector.detect(image), scale, (image.shape[1], image.shape[0]))
         return self._found
 
-    def _collect(self) -> list[Box]:
+    def _collect(self) -> Found:
         if self._worker is None:
             return []
         result = self._worker.collect()
