@@ -80,7 +80,7 @@ def _tone_shift(background: FloatImage, frame: FloatImage, *, curve: bool = True
         shift = (float(np.median(frame[valid] / background[valid])) - 1.0) * LIGHT_LEVELS
         return shift if float(np.abs(shift).max()) >= LIGHT_MIN_SHIFT else None
     # The median per band from a histogram of the differences (one bincount, no sorting): a grey level apart.
-    bands = np.minimum((background * (LIGHT_BANDS / 256.0)).astype(np.int32), LIGHT_BANDS - 1)
+    bands = np.clip((background * (LIGHT_BANDS / 256.0)).astype(np.int32), 0, LIGHT_BANDS - 1)
     steps = np.clip(np.rint(frame - background) + LIGHT_SPAN, 0, 2 * LIGHT_SPAN).astype(np.int32)
     width = 2 * LIGHT_SPAN + 1
     hist = np.bincount(bands * width + steps, minlength=LIGHT_BANDS * width).reshape(LIGHT_BANDS, width)
@@ -289,6 +289,7 @@ class BackgroundModel:
             levels = np.asarray(cv2.convertScaleAbs(image), dtype=np.uint8)
             shift = np.asarray(cv2.LUT(levels, lut), dtype=np.float32).reshape(image.shape)
             cv2.add(image, shift, dst=image)
+            np.clip(image, 0.0, 255.0, out=image)  # a model never holds a level no camera can give
 
     def _start(self, t: float) -> None:
         stack = np.stack(self._warm)
