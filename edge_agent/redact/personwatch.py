@@ -36,6 +36,7 @@ from edge_agent.redact.persons import PersonDetector
 from edge_agent.redact.tracker import Box, Tracker, inside
 
 HOLD_RUNS = 2.5  # a person found is held this many runs (they are looked for again once a run)
+STOP_SECONDS = 300.0  # the longest an exit waits for a run under way
 FRESH_RUNS = 1.5  # the judge wants a run no older than this many periods
 OVERLAP = 0.3  # a region shares this much of its box with a person found: someone may be there
 TRACKED_SHARE = 0.5  # of a person's box inside a motion track: the track covers them
@@ -86,9 +87,10 @@ class _Worker:
         self._thread.start()
         _WORKERS.add(self)
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = STOP_SECONDS) -> None:
         """Stop the thread once its run (if any) is done. At exit this must happen before the interpreter goes:
-        a thread still inside OpenCV's network then aborts the process."""
+        a thread still inside OpenCV's network then aborts the process. A run takes up to a second or two on a
+        Pi, and far longer under emulation: the wait is bounded only to never hang an exit for good."""
         with self._lock:
             self._stopping = True
             self._lock.notify_all()
