@@ -145,6 +145,7 @@ class _Slot:
 
     def __init__(self, frame: Frame) -> None:
         self.frame = frame
+        self.redacted = False  # set by the frame loop's hand_back only: anything else reaches the encoder black
         self.claimed = threading.Event()
         self.done = threading.Event()
         self.abandoned = False
@@ -172,10 +173,11 @@ class Picamera2Recorder:
 
     picamera2 calls ``pre_callback`` in its camera thread, then the encoders, then releases the buffers. Here the
     callback lends the mapped ``main`` frame (with the ``lores`` Y plane for detection) to the frame loop through
-    :meth:`next_frame`, and waits until the loop asks for the next frame, i.e. has redacted this one in place.
-    A frame the loop does not take within ``wait_s`` is blanked (fail closed) and counted: the encoder never
-    gets an unredacted picture. Encoded access units go to ``sink(data, keyframe, timestamp_us)`` from the
-    encoder's thread (a picamera2 ``Output`` made on first use, since picamera2 is loaded lazily).
+    :meth:`next_frame`, and waits until the loop says it has redacted it in place (:meth:`hand_back`). A frame the
+    loop does not take within ``wait_s``, or takes and never hands back (it asks for the next one, or the camera
+    is closed under it), is blanked (fail closed) and counted: the encoder never gets an unredacted picture.
+    Encoded access units go to ``sink(data, keyframe, timestamp_us)`` from the encoder's thread (a picamera2
+    ``Output`` made on first use, since picamera2 is loaded lazily).
     """
 
     def __init__(self, camera: CameraSettings, sink: AccessUnitSink, *, camera_num: int = 0,
@@ -205,9 +207,9 @@ class Picamera2Recorder:
             raise CaptureError(f"picamera2 cannot start recording: {exc}") from exc
 
     def next_frame(self, timeout: float) -> Frame:
-        """The next camera frame, mapped in place; the one before it is handed back to the encoder now.
+        """The next camera frame, mapped in place. One taken before and not handed back is blanked now.
         Raises ``queue.Empty`` after ``timeout`` seconds without a frame."""
-        self.hand_back()
+        self._let_go()
         while True:
             slot = self._slots.get(timeout=timeout)
             if slot.claim():
@@ -215,7 +217,14 @@ class Picamera2Recorder:
                 return slot.frame
 
     def hand_back(self) -> None:
-        """The frame loop is done with the frame it holds: the encoder may read it."""
+        """The frame loop has redacted the frame it holds and no longer reads it: the encoder may have it."""
+        current, self._current = self._current, None
+        if current is not None:
+            current.redacted = True
+            current.done.set()
+
+    def _let_go(self) -> None:
+        """The frame held was not handed back, so it may not be redacted: the camera blanks it."""
         current, self._current = self._current, None
         if current is not None:
             current.done.set()
@@ -243,13 +252,13 @@ class Picamera2Recorder:
         while not slot.done.wait(0.1):
             if self._closed.is_set():
                 return False  # closing while the loop held it: the loop has stopped redacting by then
-        return True
+        return slot.redacted
 
     def close(self) -> None:
         if self._closed.is_set():
             return
         self._closed.set()
-        self.hand_back()
+        self._let_go()
         try:
             self._picam2.stop_recording()
         except Exception as exc:  # closing is best effort, but say so

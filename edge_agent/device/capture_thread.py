@@ -125,6 +125,11 @@ class HardwareCapture:
     def get(self, timeout: float) -> Frame | None:
         return self.recorder.next_frame(timeout)
 
+    def hand_back(self) -> None:
+        """The frame from :meth:`get` is redacted in place and nothing reads it any more: it may be encoded. A
+        frame not handed back (skipped, or held when the camera closes) is encoded black."""
+        self.recorder.hand_back()
+
     def stop(self) -> None:
         self.recorder.close()
         self._events["frames_blanked"] += self.recorder.blanked

@@ -182,6 +182,11 @@ class FrameLoop:
         redacted = self.redactor.redact(frame, detect_image=lores_for_detection(frame, cam))
         if self.tap is not None:
             self.tap.after_redact(redacted, self.redactor.scene_shifted)
+        if isinstance(self.capture, HardwareCapture):
+            # Only now, after the taps have copied what they keep: the camera buffer goes to the encoder and back
+            # to the camera. A frame that never gets here (skipped above, or held through a camera reopen) is
+            # encoded black.
+            self.capture.hand_back()
         self._scene_state(self.redactor.scene_shifted)
         self._audit_fail_closed(redacted.fail_closed)
         self.summary.frames += 1

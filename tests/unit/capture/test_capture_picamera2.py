@@ -123,6 +123,7 @@ def test_recorder_redacts_in_the_camera_buffer_before_the_encoder(fake_picamera2
         frame = recorder.next_frame(timeout=5)
         assert frame.image.shape == (240, 320, 3) and frame.lores is not None and frame.lores.shape == (100, 150)
         frame.image[:, 160:] = 0  # e.g. the neighbour's half, written into the camera's own buffer
+        recorder.hand_back()
     recorder.close()
     decoded = sink.decoded()
     assert len(decoded) >= 10
@@ -145,6 +146,25 @@ def test_recorder_blanks_a_frame_the_loop_does_not_take(fake_picamera2: ModuleTy
     assert recorder.blanked >= 3
     decoded = sink.decoded()
     assert decoded and max(int(picture.max()) for picture in decoded[:4]) <= 12
+
+
+def test_a_frame_held_but_not_handed_back_is_blanked(fake_picamera2: ModuleType) -> None:
+    """Only :meth:`hand_back` says a frame was redacted. A frame the loop took and left (it asked for the next one
+    without redacting it, or the camera was closed under it, as a reload that reopens the camera does) reaches the
+    encoder black, never as the camera made it."""
+    sink = Sink()
+    recorder = Picamera2Recorder(CAMERA, sink)
+    recorder.start()
+    recorder.next_frame(timeout=5)  # taken, not redacted, not handed back
+    second = recorder.next_frame(timeout=5)
+    second.image[...] = 0
+    recorder.hand_back()
+    recorder.next_frame(timeout=5)  # taken, not redacted: the camera is closed under it
+    recorder.close()
+    decoded = sink.decoded()
+    assert len(decoded) >= 3
+    assert max(int(picture.max()) for picture in decoded) <= 12
+    assert recorder.blanked >= 2
 
 
 def test_encoder_accepts_only_picamera2_outputs(fake_picamera2: ModuleType) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -9,6 +12,7 @@ import numpy as np
 
 from edge_agent.capture.base import Frame, Image
 from edge_agent.config.identity import init_identity
+from edge_agent.core.audit import AuditLog
 from edge_agent.core.paths import DevicePaths
 from edge_agent.device.capture_thread import Capture, HardwareCapture, queue_frames
 from edge_agent.device.daemon import Agent, RunOptions
@@ -134,3 +138,64 @@ def test_hardware_encoder_needs_the_picamera2_source(tmp_path: Path, fake_picame
     summary = agent.run()
     assert summary.segments >= 1
     assert isinstance(agent.loop.capture, Capture)
+
+
+def test_hardware_path_reload_with_a_new_camera_size(tmp_path: Path, fake_picamera2: ModuleType) -> None:
+    """A reload that changes the camera size on the hardware path reopens the recorder: segments before it are
+    320x240, every one after it 640x480, each one cut at a keyframe, and the neighbour's house is solid in every
+    encoded picture, including the frame the loop held while the camera was closed under it."""
+    hardware = PROFILE.replace("[segment]", 'encoder = "hardware"\n[segment]')
+    device = DevicePaths(tmp_path / "device")
+    init_identity(device, "pi-device")
+    path = tmp_path / "p.toml"
+    path.write_text(hardware)
+    agent = Agent(RunOptions(data_dir=device.root, profile=str(path), duration=60.0))
+    segments: list[Segment] = []
+    real = agent.segment_done
+
+    def keep(segment: Segment, scene_shifted: bool) -> None:
+        segments.append(segment)
+        real(segment, scene_shifted)
+
+    agent.segment_done = keep  # type: ignore[method-assign]
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            agent.run()
+        except BaseException as exc:  # the test fails on it below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def wait(check: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 30
+        while not check():
+            assert thread.is_alive() and not errors, errors
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.05)
+
+    try:
+        wait(lambda: len(segments) >= 1)
+        path.write_text(hardware.replace("width = 320", "width = 640").replace("height = 240", "height = 480"))
+        agent.reload_event.set()
+        wait(lambda: any(e["kind"] == "profile_reload" for e in AuditLog(device.audit).entries()))
+        before = len(segments)
+        wait(lambda: len(segments) >= before + 2)
+    finally:
+        agent.stop_event.set()
+        thread.join(timeout=30)
+    assert not errors, errors
+    assert isinstance(agent.loop.capture, HardwareCapture) and agent.loop.capture.info.width == 640
+    shapes = []
+    for segment in segments:
+        frames = decode_segment(segment.data)
+        shapes.append(frames[0].shape)
+        height, width = frames[0].shape[:2]
+        for picture in frames:
+            house = picture[8:height // 2 - 8, width * 3 // 4 + 8:width - 8].astype(int)
+            assert np.abs(house - NEIGHBOUR_FILL).max() <= 12
+    assert shapes[0] == (240, 320, 3) and shapes[-1] == (480, 640, 3)
+    assert shapes == sorted(shapes)  # no small segment after the reload
+    assert [s.meta.seq for s in segments] == list(range(len(segments)))
