@@ -9,21 +9,25 @@ import json
 from pathlib import Path
 from typing import Any
 
+from edge_agent.cli.common import paths_of
 from edge_agent.config import profiles, provision
 from edge_agent.config.models import Profile
+from edge_agent.core.paths import DevicePaths, default_config_root
+from edge_agent.device.agent_state import read_agent_state
 from edge_agent.errors import ConfigError, EdgeAgentError
 
 
 def _root(args: argparse.Namespace) -> Path:
-    return Path(args.root)
+    # The same root the agent and the homeowner's commands read the flashed profile from.
+    return Path(args.root) if args.root else default_config_root()
 
 
 def _add_root(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--root",
-        default=str(profiles.DEFAULT_ROOT),
+        default=None,
         metavar="DIR",
-        help=f"configuration root of the device (default: {profiles.DEFAULT_ROOT})",
+        help=f"configuration root of the device (default: $EDGE_AGENT_CONFIG_ROOT, else {profiles.DEFAULT_ROOT})",
     )
 
 
@@ -126,8 +130,21 @@ def cmd_sign(args: argparse.Namespace) -> int:
     return 0
 
 
+def _other_profile(data_dir: Path, root: Path) -> str | None:
+    """A running agent started with its own ``--profile`` reloads that one on SIGHUP, not the flashed one."""
+    state = read_agent_state(DevicePaths(data_dir))
+    if state is None or not state.alive():
+        return None
+    prefix = "flashed under "
+    source = state.profile_source
+    if source.startswith(prefix) and Path(source[len(prefix):]).resolve() == root.resolve():
+        return None
+    return (f"note: the running agent runs {source} (profile {state.profile}), not the profile flashed under "
+            f"{root}: a reload keeps it on that one; restart it without --profile to run what was flashed")
+
+
 def _report(verb: str, result: profiles.FlashResult, args: argparse.Namespace, kind: str) -> int:
-    data_dir = Path(args.data_dir)
+    data_dir = paths_of(args).root  # --data-dir, else the service's folder, as every other command
     if not result.changed:
         print(f"profile {result.name} ({result.sha256[:12]}) is already active; nothing changed")
         return 0
@@ -135,6 +152,9 @@ def _report(verb: str, result: profiles.FlashResult, args: argparse.Namespace, k
     signer = f"signed by {result.signed_by}" if result.signed_by else "unsigned"
     print(f"{verb} profile {result.name} ({result.sha256[:12]}, {signer}) -> {result.path}")
     print(profiles.reload_agent(data_dir))
+    other = _other_profile(data_dir, _root(args))
+    if other is not None:
+        print(other)
     return 0
 
 

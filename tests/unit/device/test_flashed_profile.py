@@ -7,9 +7,12 @@ key; profiles are signed and flashed as a technician does.
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -19,7 +22,8 @@ from edge_agent.config import profiles
 from edge_agent.config.identity import init_identity
 from edge_agent.consent.state import OFF_RECORD, ConsentStore, live_record
 from edge_agent.core.audit import AuditLog
-from edge_agent.core.paths import CONFIG_ROOT_ENV, DevicePaths
+from edge_agent.core.paths import CONFIG_ROOT_ENV, DATA_DIR_ENV, DevicePaths
+from edge_agent.device.agent_state import AgentState
 from edge_agent.device.daemon import Agent, RunOptions
 
 PROFILE = """
@@ -128,3 +132,41 @@ def test_a_flash_then_a_reload_runs_what_was_flashed(root: Root, device: DeviceP
     # The flashed cap applies to the grant in force: it ends an hour after it began.
     assert agent.gate.current().expires_at == pytest.approx(grant.starts_at + 3600)
 
+
+def _signed(root: Root, name: str) -> Path:
+    work = root.tmp / "work" / f"{name}.toml"
+    work.parent.mkdir(exist_ok=True)
+    work.write_text(PROFILE.format(name=name, live_hours=1))
+    profiles.sign(work, root.key)
+    return work
+
+
+def _state(device: DevicePaths, source: str) -> None:
+    """What a running agent writes about itself (edge_agent.device.agent_state)."""
+    now = time.time()
+    state = AgentState(pid=os.getpid(), started_at=now, updated_at=now, profile="by-hand", profile_source=source,
+                       camera="online", enrolled=False, broker="", connected=False, sharing=False, delivered=0,
+                       refused=0, last_refusal="")
+    device.agent_state.write_text(json.dumps(asdict(state)))
+
+
+def test_flash_uses_the_service_folders_and_is_audited(root: Root, device: DevicePaths,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """No --data-dir and no --root: the data folder and the configuration root the agent uses."""
+    monkeypatch.setenv(DATA_DIR_ENV, str(device.root))
+    assert main(["profile", "flash", str(_signed(root, "plain"))]) == 0
+    assert "flashed profile plain" in capsys.readouterr().out
+    assert profiles.load_active_profile(root.path)[0].name == "plain"
+    assert [e["profile"] for e in AuditLog(device.audit).entries() if e["kind"] == "profile_flash"] == ["plain"]
+
+
+def test_flash_says_when_the_running_agent_runs_another_profile(root: Root, device: DevicePaths,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["--data-dir", str(device.root), "profile", "flash"]
+    _state(device, "/home/pi/my.toml")
+    assert main([*base, str(_signed(root, "one"))]) == 0
+    assert "the running agent runs /home/pi/my.toml" in capsys.readouterr().out
+    _state(device, f"flashed under {root.path}")
+    assert main([*base, str(_signed(root, "two"))]) == 0
+    assert "the running agent runs" not in capsys.readouterr().out
