@@ -61,8 +61,11 @@ pi-smoke: pi-wheels  ## the agent on aarch64 under qemu-aarch64-static (Debian's
 	tests/pi/prepare-root.sh $(CURDIR)/.pi-root $(CURDIR)/.pi-wheels
 	EDGE_AGENT_PI_ROOT=$(CURDIR)/.pi-root $(BIN)/python -m pytest -q tests/pi
 
-install:  ## as root on the Pi: user, venv, config, service (PROFILE=name|file KEYS=dir CENTER=file BROKER=url)
-	deploy/install.sh $(if $(PROFILE),--profile $(PROFILE)) $(if $(KEYS),--installer-keys $(KEYS)) $(if $(CENTER),--center $(CENTER) --broker $(BROKER))
+install:  ## as root on the Pi: user, venv, config, service (PROFILE KEYS CENTER BROKER TLS_CA DEVICE_ID TLS_CERT TLS_KEY)
+	deploy/install.sh $(if $(PROFILE),--profile $(PROFILE)) $(if $(KEYS),--installer-keys $(KEYS)) \
+	  $(if $(DEVICE_ID),--device-id $(DEVICE_ID)) \
+	  $(if $(CENTER),--center $(CENTER) --broker $(BROKER)) $(if $(TLS_CA),--tls-ca $(TLS_CA)) \
+	  $(if $(TLS_CERT),--tls-cert $(TLS_CERT) --tls-key $(TLS_KEY))
 
 clean:
 	rm -rf demo-data .pi-wheels .pi-root .pytest_cache .mypy_cache .ruff_cache

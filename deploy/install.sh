@@ -2,8 +2,11 @@
 # Install edge-agent as a hardened systemd service (Raspberry Pi OS, or any Debian with systemd). Run as root
 # from a source checkout (`make install`) or from the first-boot installer of a provisioned card.
 #
-#   deploy/install.sh [--profile NAME|FILE] [--installer-keys DIR] [--center FILE --broker URL [--tls-ca FILE]]
+#   deploy/install.sh [--profile NAME|FILE] [--installer-keys DIR] [--device-id NAME]
+#                     [--center FILE --broker URL [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]]
 #                     [--with-center] [--no-start]
+#
+# --device-id names the device (the common name of its client certificate: the broker's ACLs use it).
 #
 # Creates the edge-agent user (member of video: the camera devices only), a venv with the system site packages
 # (picamera2 comes from apt), /etc/edge-agent (profiles, trusted installer keys, require_signed = true), the state
@@ -18,7 +21,7 @@ etc=/etc/edge-agent
 state=/var/lib/edge-agent
 units=/etc/systemd/system
 bin="$prefix/venv/bin/edge-agent"
-profile="" keys_dir="" center="" broker="" tls_ca="" with_center=0 start=1
+profile="" keys_dir="" center="" broker="" tls_ca="" tls_cert="" tls_key="" device_id="" with_center=0 start=1
 
 die() { echo "install.sh: $*" >&2; exit 2; }
 run() { if [ "${EDGE_DRY_RUN:-0}" = 1 ]; then echo "+ $*"; else "$@"; fi; }
@@ -32,14 +35,21 @@ while [ $# -gt 0 ]; do
         --center) center=${2:?}; shift 2 ;;
         --broker) broker=${2:?}; shift 2 ;;
         --tls-ca) tls_ca=${2:?}; shift 2 ;;
+        --tls-cert) tls_cert=${2:?}; shift 2 ;;
+        --tls-key) tls_key=${2:?}; shift 2 ;;
+        --device-id) device_id=${2:?}; shift 2 ;;
         --with-center) with_center=1; shift ;;
         --no-start) start=0; shift ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
 done
 [ "${EDGE_DRY_RUN:-0}" = 1 ] || [ "$(id -u)" -eq 0 ] || die "run as root (sudo make install)"
 if [ -n "$center" ] && [ -z "$broker" ]; then die "--center needs --broker"; fi
+if { [ -n "$tls_cert" ] && [ -z "$tls_key" ]; } || { [ -z "$tls_cert" ] && [ -n "$tls_key" ]; }; then
+    die "--tls-cert and --tls-key go together"
+fi
+if [ -n "$tls_cert" ] && [ -z "$tls_ca" ]; then die "--tls-cert needs --tls-ca"; fi
 case "$broker" in ""|mqtt://*:*|mqtts://*:*) ;; *) die "--broker must be mqtt://host:port or mqtts://host:port" ;; esac
 
 echo "== packages"
@@ -89,13 +99,23 @@ fi
 run install -d -o edge-agent -g edge-agent -m 0700 "$state"
 
 echo "== identity and enrolment"
-if [ ! -e "$state/device.pub.json" ]; then as_agent keys init; fi
+if [ ! -e "$state/device.pub.json" ]; then
+    if [ -n "$device_id" ]; then as_agent keys init --device-id "$device_id"; else as_agent keys init; fi
+fi
 if [ -n "$center" ]; then
     run install -m 0644 "$center" "$etc/center.pub.json"
     enroll=(enroll --center-key "$etc/center.pub.json" --broker "$broker")
     if [ -n "$tls_ca" ]; then
         run install -m 0644 "$tls_ca" "$etc/ca.pem"
         enroll+=(--tls-ca "$etc/ca.pem")
+    fi
+    if [ -n "$tls_cert" ]; then
+        # The client key stays with the agent's own state (0600, its user); enroll checks the certificate's
+        # common name against the device id.
+        run install -d -o edge-agent -g edge-agent -m 0700 "$state/tls"
+        run install -o edge-agent -g edge-agent -m 0644 "$tls_cert" "$state/tls/device.pem"
+        run install -o edge-agent -g edge-agent -m 0600 "$tls_key" "$state/tls/device.key"
+        enroll+=(--tls-cert "$state/tls/device.pem" --tls-key "$state/tls/device.key")
     fi
     as_agent "${enroll[@]}"
 fi

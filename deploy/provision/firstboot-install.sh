@@ -21,7 +21,17 @@ args=(--profile "$here/$PROFILE" --installer-keys "$here/$INSTALLER_KEYS" --cent
 if [ -n "${TLS_CA:-}" ]; then
     args+=(--tls-ca "$here/$TLS_CA")
 fi
+if [ -n "${DEVICE_ID:-}" ]; then
+    args+=(--device-id "$DEVICE_ID")
+fi
+if [ -n "${TLS_CERT:-}" ]; then
+    args+=(--tls-cert "$here/$TLS_CERT" --tls-key "$here/$TLS_KEY")
+fi
 "$src/deploy/install.sh" "${args[@]}"
+# The client key was on the card only to get here: the agent keeps its own copy.
+if [ -n "${TLS_KEY:-}" ]; then
+    shred -u "$here/$TLS_KEY" 2>/dev/null || rm -f "$here/$TLS_KEY"
+fi
 
 systemctl disable edge-agent-firstboot.service
 rm -f /etc/systemd/system/edge-agent-firstboot.service

@@ -175,6 +175,9 @@ def cmd_provision(args: argparse.Namespace) -> int:
         installer_pub=Path(args.installer_pub) if args.installer_pub else None,
         tls_ca=Path(args.tls_ca) if args.tls_ca else None,
         source=Path(args.source) if args.source else None,
+        device_id=args.device_id,
+        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+        tls_key=Path(args.tls_key) if args.tls_key else None,
     )
     print(f"wrote {len(result.files)} files to {result.folder}")
     print(f"first boot hook: {result.hook}")
@@ -237,6 +240,10 @@ def _register_provision(sub: Any) -> None:
     p.add_argument("--broker", required=True, metavar="URL", help="mqtt://host:port or mqtts://host:port")
     p.add_argument("--installer-pub", metavar="FILE", help="installer public key the device will trust")
     p.add_argument("--tls-ca", metavar="FILE", help="CA certificate (PEM) of an mqtts:// broker")
+    p.add_argument("--device-id", metavar="NAME", help="the device's name: its client certificate's common name")
+    p.add_argument("--tls-cert", metavar="FILE", help="the device's client certificate (PEM), CN = --device-id")
+    p.add_argument("--tls-key", metavar="FILE",
+                   help="its key: written to the card, installed on first boot, then deleted from the card")
     p.add_argument("--source", metavar="DIR", help="edge-agent source tree to copy (default: this checkout)")
     p.set_defaults(func=cmd_provision)
 

@@ -3,8 +3,9 @@
 Everything the first boot needs goes into ``<boot>/edge-agent/``: the signed profile, the installer public key
 the device will trust, the crime center's public identity and broker, a source bundle of the agent, the
 first-boot scripts from ``deploy/provision/``, and a ``SHA256SUMS`` the device checks before it installs.
-Nothing secret is written: the boot partition is FAT and readable by anyone holding the card. The device makes
-its own identity key on first boot.
+The boot partition is FAT and readable by anyone holding the card: the device makes its own identity key on first
+boot, and the only secret that may be written is the device's broker client key (``--tls-key``), which the first
+boot installs into the agent's state and then deletes from the card.
 
 Start-up happens in two stages because the kernel command line runs before the network is up:
 ``cmdline.txt`` gets ``systemd.run=<mount>/edge-agent/firstboot.sh`` (or, when Raspberry Pi Imager already
@@ -58,6 +59,22 @@ def _check_broker(broker: str) -> None:
     parts = urlsplit(broker)
     if parts.scheme not in {"mqtt", "mqtts"} or not parts.hostname or parts.port is None:
         raise ConfigError(f"--broker {broker!r}: expected mqtt://host:port or mqtts://host:port")
+
+
+def _check_client_cert(device_id: str | None, tls_ca: Path | None, tls_cert: Path | None,
+                       tls_key: Path | None) -> None:
+    """A client certificate comes with its key, the CA, and a device id equal to its common name (the broker's ACLs
+    let a device publish only under that name)."""
+    if (tls_cert is None) != (tls_key is None):
+        raise ConfigError("--tls-cert and --tls-key go together")
+    if tls_cert is None:
+        return
+    if tls_ca is None:
+        raise ConfigError("--tls-cert needs --tls-ca")
+    common_name = keys.certificate_common_name(tls_cert)
+    if device_id != common_name:
+        raise ConfigError(f"{tls_cert}: the certificate is for {common_name!r}; pass --device-id {common_name} so "
+                          "that the device gets the same name")
 
 
 def _source_bundle(source: Path) -> bytes:
@@ -124,13 +141,16 @@ def _hook(boot: Path, mount: str) -> str:
     return f"chained into {other}"
 
 
-def _settings(profile_file: str, broker: str, tls_ca: bool) -> bytes:
+def _settings(profile_file: str, broker: str, tls_ca: bool, device_id: str, client_cert: bool) -> bytes:
     lines = {
         "PROFILE": f"profile/{profile_file}",
         "BROKER": broker,
         "CENTER": "center.pub.json",
         "INSTALLER_KEYS": "installer-keys",
         "TLS_CA": "ca.pem" if tls_ca else "",
+        "DEVICE_ID": device_id,
+        "TLS_CERT": "device.pem" if client_cert else "",
+        "TLS_KEY": "device.key" if client_cert else "",
     }
     return "".join(f"{k}={shlex.quote(v)}\n" for k, v in lines.items()).encode("utf-8")
 
@@ -145,6 +165,9 @@ def provision(
     tls_ca: Path | None = None,
     source: Path | None = None,
     mount: str = BOOT_MOUNT,
+    device_id: str | None = None,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
 ) -> ProvisionResult:
     """Write ``<boot>/edge-agent/`` and the first-boot hook. Validates everything before writing anything."""
     if not boot.is_dir():
@@ -152,6 +175,7 @@ def provision(
     if installer_pub is None:
         raise ConfigError("--installer-pub is required: installed devices accept only signed profiles")
     _check_broker(broker)
+    _check_client_cert(device_id, tls_ca, tls_cert, tls_key)
     _existing_hook(boot)
     keys.load_center_identity(center)
     doc = profiles.load_doc(profile)
@@ -165,16 +189,20 @@ def provision(
         f"profile/{sig_path.name}": sig_path.read_bytes(),
         f"installer-keys/{signer}.pub": installer_pub.read_bytes(),
         "center.pub.json": center.read_bytes(),
-        "settings.env": _settings(doc.path.name, broker, tls_ca is not None),
+        "settings.env": _settings(doc.path.name, broker, tls_ca is not None, device_id or "", tls_cert is not None),
         "edge-agent-src.tar.gz": _source_bundle(src),
     }
     if tls_ca is not None:
         files["ca.pem"] = profiles.read_bytes(tls_ca)
+    if tls_cert is not None and tls_key is not None:
+        files["device.pem"] = profiles.read_bytes(tls_cert)
+        files["device.key"] = profiles.read_bytes(tls_key)
     for name in SCRIPTS:
         files[name] = profiles.read_bytes(src / "deploy" / "provision" / name)
     folder = boot / BUNDLE
     for name, data in sorted(files.items()):
-        atomic_write(folder / name, data, 0o755 if name.endswith(".sh") else 0o644)
+        mode = 0o755 if name.endswith(".sh") else 0o600 if name.endswith(".key") else 0o644
+        atomic_write(folder / name, data, mode)
     sums = "".join(f"{hashlib.sha256(d).hexdigest()}  {n}\n" for n, d in sorted(files.items()))
     atomic_write(folder / "SHA256SUMS", sums.encode("ascii"), 0o644)
     hook = _hook(boot, mount)

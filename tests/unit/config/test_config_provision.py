@@ -13,6 +13,7 @@ import pytest
 from edge_agent.config import keys, profiles, provision
 from edge_agent.config.models import CenterIdentityFile
 from edge_agent.errors import ConfigError
+from tests.integration.test_acl import Ca
 
 REPO = Path(__file__).resolve().parents[3]
 CMDLINE = "console=serial0,115200 console=tty1 root=PARTUUID=1234-02 rootfstype=ext4 fsck.repair=yes rootwait"
@@ -161,3 +162,41 @@ def test_install_script_dry_run_covers_every_step(tmp_path: Path) -> None:
     assert "venv --system-site-packages /opt/edge-agent/venv" in out
     assert "profile flash pi4-cam3 --root /etc/edge-agent" in out
     assert "require_signed = true" in out and "10-broker.conf: 127.0.0.1" in out
+
+
+def test_provision_names_the_device_after_its_certificate(
+    boot: Path, signed: tuple[Path, Path], center: Path, tmp_path: Path
+) -> None:
+    ca = Ca(tmp_path, "device-ca")
+    issued = ca.issue("door-1")
+    profile, public = signed
+    common = {"center": center, "broker": "mqtts://broker.example:8883", "installer_pub": public, "source": REPO,
+              "tls_ca": ca.path, "tls_cert": issued.cert, "tls_key": issued.key}
+    with pytest.raises(ConfigError, match="door-1"):
+        provision.provision(boot, str(profile), device_id="door-2", **common)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="go together"):
+        provision.provision(boot, str(profile), device_id="door-1",
+                            **{**common, "tls_key": None})  # type: ignore[arg-type]
+    provision.provision(boot, str(profile), device_id="door-1", **common)  # type: ignore[arg-type]
+    settings = (boot / "edge-agent" / "settings.env").read_text()
+    assert "DEVICE_ID=door-1" in settings and "TLS_CERT=device.pem" in settings and "TLS_KEY=device.key" in settings
+    assert (boot / "edge-agent" / "device.pem").read_bytes() == issued.cert.read_bytes()
+
+
+def test_install_script_names_the_device_and_installs_its_client_certificate(tmp_path: Path) -> None:
+    center = tmp_path / "center.pub.json"
+    result = subprocess.run(
+        [str(REPO / "deploy" / "install.sh"), "--device-id", "door-1", "--center", str(center), "--broker",
+         "mqtts://127.0.0.1:8883", "--tls-ca", "ca.pem", "--tls-cert", "door-1.pem", "--tls-key", "door-1.key"],
+        env={"EDGE_DRY_RUN": "1", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "keys init --device-id door-1" in out
+    assert "-m 0600 door-1.key /var/lib/edge-agent/tls/device.key" in out
+    assert "--tls-cert /var/lib/edge-agent/tls/device.pem --tls-key /var/lib/edge-agent/tls/device.key" in out
+    lone = subprocess.run([str(REPO / "deploy" / "install.sh"), "--tls-cert", "x.pem"],
+                          env={"EDGE_DRY_RUN": "1", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+                          capture_output=True, text=True, check=False)
+    assert lone.returncode == 2 and "go together" in lone.stderr
