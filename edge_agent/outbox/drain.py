@@ -125,11 +125,9 @@ class OutboxPublisher:
 
     @staticmethod
     def _refusal(result: PublishResult) -> str:
-        try:
-            result.wait(0)
-        except TransportError as exc:
-            return str(exc)
-        return "refused"
+        """The broker's own words and reason code, e.g. "Not authorized (135)"."""
+        refusal = result.refusal
+        return "refused" if refusal is None else f"{refusal[1]} ({refusal[0]})"
 
     def _report_sent(self, item: OutboxItem) -> None:
         if self._on_sent is None:

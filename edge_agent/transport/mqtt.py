@@ -39,7 +39,7 @@ from edge_agent.transport.model import (
 )
 from edge_agent.transport.pahoclient import connect_properties, new_client, publish_properties, reason_text
 from edge_agent.transport.parts import plan_parts
-from edge_agent.transport.result import Ack, AnswerBook, PublishResult
+from edge_agent.transport.result import LINK_STOPPED, Ack, AnswerBook, PublishResult
 from edge_agent.transport.topics import check_filter
 
 __all__ = [
@@ -198,9 +198,9 @@ class MqttLink:
         self._stop_loop()
         self._connected.clear()
         for deliver in self._acks.take_all():
-            deliver((-1, "link stopped before the broker answered"))
+            deliver((LINK_STOPPED, "link stopped before the broker answered"))
         for deliver in self._subacks.take_all():
-            deliver((-1, "link stopped before the broker answered"))
+            deliver((LINK_STOPPED, "link stopped before the broker answered"))
 
     @property
     def connected(self) -> bool:

@@ -11,6 +11,9 @@ from edge_agent.errors import TransportError
 
 V = TypeVar("V")
 
+# Our code for "no answer will come": the link stopped before the broker answered (MQTT reason codes are 0-255).
+LINK_STOPPED = -1
+
 
 class Ack:
     """The broker's answer to one PUBLISH packet."""
@@ -30,8 +33,8 @@ class Ack:
 
     @property
     def failed(self) -> bool:
-        """Refused by the broker (reason code >= 128), or abandoned when the link stopped (code -1)."""
-        return self.code is not None and (self.code >= 128 or self.code < 0)
+        """Refused by the broker (reason code >= 128), or abandoned when the link stopped (LINK_STOPPED)."""
+        return self.code is not None and (self.code >= 128 or self.code == LINK_STOPPED)
 
     def settle(self, code: int, reason: str) -> None:
         with self._lock:
@@ -78,7 +81,15 @@ class PublishResult:
     @property
     def abandoned(self) -> bool:
         """The link was stopped before the broker answered every part."""
-        return any(a.code is not None and a.code < 0 for a in self._acks)
+        return any(a.code == LINK_STOPPED for a in self._acks)
+
+    @property
+    def refusal(self) -> tuple[int, str] | None:
+        """The broker's reason code and text for the first part it refused (e.g. 135, "Not authorized")."""
+        for ack in self._acks:
+            if ack.code is not None and ack.code >= 128:
+                return ack.code, ack.reason
+        return None
 
     @property
     def done(self) -> bool:
@@ -88,7 +99,7 @@ class PublishResult:
     def _raise_if_refused(self) -> None:
         for ack in self._acks:
             if ack.failed:
-                if ack.code is not None and ack.code < 0:
+                if ack.code == LINK_STOPPED:
                     raise TransportError(f"message on {self.topic} not delivered: {ack.reason}")
                 raise TransportError(f"broker refused a message on {self.topic}: {ack.reason} ({ack.code})")
 
