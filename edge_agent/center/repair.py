@@ -50,6 +50,11 @@ BACKOFF_MAX_S = 600.0
 MAX_ATTEMPTS = 6
 KEEP_ASKED = 32  # resend requests remembered per device (to match their answers)
 LOOKAHEAD = 64  # how far past the highest stored number the scan looks for later ones
+# How many numbers past the settled prefix one tick looks at. A device's own claim (a status or log head saying it
+# shared up to 2**53, or a segment it sealed with such a number) would otherwise make the tick walk and remember
+# every number below it, on the thread that ingests every device's segments. Numbers past the window wait until
+# the ones before them are stored, withheld or lost.
+WINDOW = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +174,8 @@ class Repair:
                 break
             highest = ahead[-1]
         state["highest"] = highest
-        top = self.highest_known(device_id, highest)
         start = int(state["complete_to"]) + 1
+        top = min(self.highest_known(device_id, highest), start - 1 + WINDOW)
         stored = {seq for seq in range(start, top + 1) if (folder / f"{seq:010d}.json").exists()}
         return top, stored
 
@@ -246,15 +251,19 @@ def read_state(paths: CenterPaths, device_id: str) -> dict[str, Any]:
 
 
 def counts_of(state: dict[str, Any], stored: set[int], top: int) -> ChainCounts:
-    expected = set(range(top + 1))
-    withheld = {int(s) for s in state["withheld"]} - stored
-    lost = {int(s) for s in state["lost"]} - stored - withheld
-    have = stored & expected
+    # Counted, never enumerated: ``top`` is whatever the device claims, and may be far past what it really shared.
+    def upto(seqs: set[int]) -> set[int]:
+        return {s for s in seqs if 0 <= s <= top}
+
+    have = upto(stored)
+    withheld = upto({int(s) for s in state["withheld"]}) - have
+    lost = upto({int(s) for s in state["lost"]}) - have - withheld
     # Asked for and stored since, whether or not a tick has moved them from the gaps yet.
     asked = {int(key) for key, gap in state["gaps"].items() if gap["attempts"]}
     repaired = (set(state["repaired"]) | asked) & have
-    return ChainCounts(len(expected), len(have), len(repaired), len(withheld & expected), len(lost & expected),
-                       len(expected - have - withheld - lost))
+    expected = top + 1
+    return ChainCounts(expected, len(have), len(repaired), len(withheld), len(lost),
+                       expected - len(have) - len(withheld) - len(lost))
 
 
 def _update_gaps(state: dict[str, Any], stored: set[int], top: int, now: float) -> dict[str, dict[str, float]]:

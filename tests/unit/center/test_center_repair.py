@@ -156,3 +156,26 @@ def test_at_most_a_bounded_number_is_asked_at_once(tmp_path: Path) -> None:
     repair.tick(time.time())
     repair.tick(time.time() + 60)
     assert len(_asked(bench, sent)[0]) == 64
+
+
+def test_a_far_off_claim_costs_a_bounded_tick(tmp_path: Path) -> None:
+    # A hostile or broken device says it shared up to a number far past its chain. The repair runs on the thread
+    # that ingests every device's segments: it looks at a bounded window of numbers, never at all of them.
+    bench, repair, sent, blobs = _setup(tmp_path, [0, 1])
+    claim = 200_000
+    _status(bench, "online", claim)
+    now = time.time()
+    repair.tick(now)
+    repair.tick(now + 60)
+    state = json.loads((bench.center.repair / f"{DEVICE}.json").read_text())
+    assert len(state["gaps"]) == repair_module.WINDOW
+    assert _asked(bench, sent) == [list(range(2, 2 + 64))]
+    counts = chain_counts(bench.center, DEVICE)
+    assert (counts.expected, counts.stored, counts.missing) == (claim + 1, 2, claim - 1)
+    # Once the numbers of the window are settled, the window moves on past them.
+    assert bench.ingestor(durable=True).ingest(TOPIC, blobs[2]).status == "stored"
+    repair.tick(now + 120)
+    repair.tick(now + 121)
+    state = json.loads((bench.center.repair / f"{DEVICE}.json").read_text())
+    assert state["complete_to"] == 2 and len(state["gaps"]) == repair_module.WINDOW
+    assert max(int(seq) for seq in state["gaps"]) == 2 + repair_module.WINDOW
