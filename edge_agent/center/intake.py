@@ -161,6 +161,10 @@ class Intake:
                                                        durable=self._durable)
             if came_online and self._on_online is not None:
                 self._on_online(device)
+            seen = self.presence.get(device) if learned.status == "new" and not msg.retain else None
+            # Said live by an enrolled device itself: not its last will, not a replay of the broker's store.
+            if seen is not None and seen.online and self.registry(device) is not None:
+                self.repair.device_spoke(device)
             return self._learned(learned, device, kind)
         if kind not in CONTROL_KINDS:
             return self._refuse(msg, f"the center takes no {kind} messages")

@@ -55,6 +55,7 @@ LOOKAHEAD = 64  # how far past the highest stored number the scan looks for late
 # every number below it, on the thread that ingests every device's segments. Numbers past the window wait until
 # the ones before them are stored, withheld or lost.
 WINDOW = 4096
+GAVE_UP = f"not received after {MAX_ATTEMPTS} resend requests"
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +180,25 @@ class Repair:
         stored = {seq for seq in range(start, top + 1) if (folder / f"{seq:010d}.json").exists()}
         return top, stored
 
+    def device_spoke(self, device_id: str, now: float | None = None) -> int:
+        """The device just published its status live: it is reachable now. Numbers the center gave up on
+        itself (never answered) are asked for again: a broker that crashed publishes no last will, so the
+        center may have asked a device that was not there. What the device said it lost or withholds stays
+        settled. Returns how many numbers are asked for again (at most ``WINDOW``, the lowest first)."""
+        now = time.time() if now is None else now
+        with self._state(device_id) as state:
+            lost: dict[str, str] = state["lost"]
+            reopened = sorted(int(seq) for seq, reason in lost.items() if reason == GAVE_UP)[:WINDOW]
+            for seq in reopened:
+                del lost[str(seq)]
+                state["gaps"][str(seq)] = {"since": now, "attempts": 0, "last": 0.0}
+            if reopened:
+                state["complete_to"] = min(int(state["complete_to"]), reopened[0] - 1)
+        if reopened:
+            log.info("%s is reachable again: asking again for %d segment(s) it never answered for: %s",
+                     device_id, len(reopened), _span(reopened))
+        return len(reopened)
+
     # -- answers -----------------------------------------------------------------------------------------------
 
     def learn(self, device_id: str, payload: bytes) -> Learned:
@@ -302,7 +322,7 @@ def _give_up(state: dict[str, Any], now: float) -> None:
     for key in list(gaps):
         gap = gaps[key]
         if gap["attempts"] >= MAX_ATTEMPTS and now - gap["last"] >= _backoff(gap["attempts"]):
-            state["lost"][key] = f"not received after {MAX_ATTEMPTS} resend requests"
+            state["lost"][key] = GAVE_UP
             del gaps[key]
 
 

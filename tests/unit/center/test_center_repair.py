@@ -18,6 +18,7 @@ from edge_agent.center.repair import Repair, chain_counts
 from edge_agent.config.identity import load_identity
 from edge_agent.consent.resend import ResendAnswer, parse_resend, sign_resend_answer
 from edge_agent.seal.signed import verify_document
+from edge_agent.transport.model import InboundMessage
 from tests.unit.center.center_helpers import DEVICE, TOPIC, Bench, make_bench
 
 
@@ -179,3 +180,35 @@ def test_a_far_off_claim_costs_a_bounded_tick(tmp_path: Path) -> None:
     state = json.loads((bench.center.repair / f"{DEVICE}.json").read_text())
     assert state["complete_to"] == 2 and len(state["gaps"]) == repair_module.WINDOW
     assert max(int(seq) for seq in state["gaps"]) == 2 + repair_module.WINDOW
+
+
+def test_numbers_given_up_on_are_asked_again_when_the_device_speaks(tmp_path: Path) -> None:
+    # The broker crashed (no last will: the center still thinks the device online) while the device was off too:
+    # the center asked into nothing and gave up. The device's next live status says it is there: ask again.
+    # What the device itself said it lost stays lost.
+    bench, repair, sent, _ = _setup(tmp_path, [0, 3])
+    _status(bench, "online", 3)
+    now = time.time()
+    repair.tick(now)
+    now += 60
+    for _ in range(40):
+        repair.tick(now)
+        now += repair_module.BACKOFF_MAX_S
+    state = json.loads((bench.center.repair / f"{DEVICE}.json").read_text())
+    assert state["lost"] == {"1": repair_module.GAVE_UP, "2": repair_module.GAVE_UP} and state["complete_to"] == 3
+    state["lost"]["2"] = "evicted from the device's retention of shared segments at its cap"
+    (bench.center.repair / f"{DEVICE}.json").write_text(json.dumps(state))
+
+    intake = bench.intake()
+    intake.repair = repair
+    online = {"device_id": DEVICE, "state": "online", "time": now, "shared_seq": 3}
+    replayed = InboundMessage(f"rtcc/v1/{DEVICE}/status", json.dumps(online).encode(), True)
+    assert intake.handle(replayed) is not None
+    assert chain_counts(bench.center, DEVICE).lost == 2  # a retained copy says nothing about now
+    live = InboundMessage(f"rtcc/v1/{DEVICE}/status", json.dumps({**online, "time": now + 1}).encode(), False)
+    assert intake.handle(live) is not None
+    counts = chain_counts(bench.center, DEVICE)
+    assert (counts.lost, counts.missing) == (1, 1)
+    asked = len(sent.requests)
+    repair.tick(now + repair_module.GRACE_S + 1)
+    assert len(sent.requests) == asked + 1 and _asked(bench, sent)[-1] == [1]
