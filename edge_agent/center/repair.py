@@ -56,6 +56,10 @@ LOOKAHEAD = 64  # how far past the highest stored number the scan looks for late
 # the ones before them are stored, withheld or lost.
 WINDOW = 4096
 GAVE_UP = f"not received after {MAX_ATTEMPTS} resend requests"
+# Lost and withheld numbers remembered per device, one by one (with their reasons) in a state read every tick.
+# Past this the repair of that device notes no new gaps (the counts go on, arithmetic): a device that claims a
+# far-off number and answers "lost" to everything would otherwise grow its state by ~500,000 numbers a day.
+MAX_SETTLED = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +141,12 @@ class Repair:
     def tick_device(self, device_id: str, now: float) -> int:
         with self._state(device_id) as state:
             top, stored = self._scan(device_id, state)
-            gaps = _update_gaps(state, stored, top, now)
+            full = len(state["lost"]) + len(state["withheld"]) >= MAX_SETTLED
+            if full and not state.get("full"):
+                log.warning("%s: %d segments settled as lost or withheld; no new gaps are noted for it (edge-center "
+                            "verify still counts them missing)", device_id, MAX_SETTLED)
+            state["full"] = full
+            gaps = _update_gaps(state, stored, top, now, note_new=not full)
             _give_up(state, now)
             due = [int(seq) for seq, gap in sorted(gaps.items(), key=lambda kv: int(kv[0])) if _due(gap, now)]
             seen = self.presence.get(device_id)
@@ -286,9 +295,12 @@ def counts_of(state: dict[str, Any], stored: set[int], top: int) -> ChainCounts:
                        expected - len(have) - len(withheld) - len(lost))
 
 
-def _update_gaps(state: dict[str, Any], stored: set[int], top: int, now: float) -> dict[str, dict[str, float]]:
+def _update_gaps(
+    state: dict[str, Any], stored: set[int], top: int, now: float, *, note_new: bool = True,
+) -> dict[str, dict[str, float]]:
     """Bring the gaps in line with what is stored now (``stored``: the numbers above the settled prefix): new gaps
-    noted, filled ones counted as repaired, and the settled prefix moved up past whatever is complete."""
+    noted (unless ``note_new`` is false), filled ones counted as repaired, and the settled prefix moved up past
+    whatever is complete."""
     gaps: dict[str, dict[str, float]] = state["gaps"]
     settled = {int(s) for s in (*state["withheld"], *state["lost"])}
     for key in list(gaps):
@@ -297,7 +309,7 @@ def _update_gaps(state: dict[str, Any], stored: set[int], top: int, now: float) 
                 state["repaired"].append(int(key))
             del gaps[key]
     start = int(state["complete_to"]) + 1
-    for seq in range(start, top + 1):
+    for seq in range(start, top + 1 if note_new else start):
         if seq not in stored and seq not in settled and str(seq) not in gaps:
             gaps[str(seq)] = {"since": now, "attempts": 0, "last": 0.0}
     complete = int(state["complete_to"])

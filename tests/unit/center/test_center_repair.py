@@ -212,3 +212,26 @@ def test_numbers_given_up_on_are_asked_again_when_the_device_speaks(tmp_path: Pa
     asked = len(sent.requests)
     repair.tick(now + repair_module.GRACE_S + 1)
     assert len(sent.requests) == asked + 1 and _asked(bench, sent)[-1] == [1]
+
+
+def test_a_device_settled_as_lost_past_the_cap_gets_no_new_gaps(tmp_path: Path, monkeypatch) -> None:
+    # A device claiming a far-off number and answering "lost" to everything would grow its repair state (read every
+    # tick, on the thread that ingests every device) without end; past the cap no new gaps are noted for it.
+    monkeypatch.setattr(repair_module, "MAX_SETTLED", 2)
+    bench, repair, sent, _ = _setup(tmp_path, [0])
+    _status(bench, "online", 10)
+    now = time.time()
+    repair.tick(now)
+    repair.tick(now + 60)
+    request = parse_resend(verify_document(sent.requests[0]["payload"], load_keys(bench.center).ed25519.public_key()))
+    assert request.seqs == tuple(range(1, 11))
+    lost = tuple((seq, "never shared: beyond the end of the device's chain") for seq in (1, 2))
+    assert repair.learn(DEVICE, _answer(bench, request.id, lost=lost)).status == "new"
+    state = json.loads((bench.center.repair / f"{DEVICE}.json").read_text())
+    state["gaps"] = {}  # as if the rest were settled too: only new gaps are in question
+    (bench.center.repair / f"{DEVICE}.json").write_text(json.dumps(state))
+    repair.tick(now + 120)
+    state = json.loads((bench.center.repair / f"{DEVICE}.json").read_text())
+    assert state["gaps"] == {} and state["full"] is True
+    counts = chain_counts(bench.center, DEVICE)
+    assert (counts.expected, counts.stored, counts.lost, counts.missing) == (11, 1, 2, 8)
