@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 TRIES = 3
 PURGE_EVERY_S = 60.0
+ONLINE_AGAIN_S = 30.0  # a device saying "online" again gets what waits for it sent again at most this often
 CONTROL_KINDS = (CONSENT, ANSWERS, LOGHEAD, STATUS, MASKING_ANSWER)
 
 
@@ -80,6 +81,7 @@ class Intake:
         self._last_purge = 0.0
         self._durable = durable
         self._on_online = on_online
+        self._online_again: dict[str, float] = {}  # device -> when what waits for it was last sent again
 
     @property
     def counts(self) -> Counter[str]:
@@ -157,15 +159,7 @@ class Intake:
         if kind == SEGMENTS:
             return self.ingestor.ingest(msg.topic, payload)
         if kind == STATUS:
-            learned, came_online = self.presence.learn(device, payload, retained=msg.retain,
-                                                       durable=self._durable)
-            if came_online and self._on_online is not None:
-                self._on_online(device)
-            seen = self.presence.get(device) if learned.status == "new" and not msg.retain else None
-            # Said live by an enrolled device itself: not its last will, not a replay of the broker's store.
-            if seen is not None and seen.online and self.registry(device) is not None:
-                self.repair.device_spoke(device)
-            return self._learned(learned, device, kind)
+            return self._learned(self._status(device, payload, msg.retain), device, kind)
         if kind not in CONTROL_KINDS:
             return self._refuse(msg, f"the center takes no {kind} messages")
         if kind == MASKING_ANSWER:  # a homeowner's answer to a neighbour (edge_agent.center.neighbours)
@@ -183,6 +177,24 @@ class Intake:
             self.ingestor.pending.recheck(device, learned.doc_id,
                                           lambda data: self.ingestor.ingest(segments, data), self.sync)
         return self._learned(learned, device, kind)
+
+    def _status(self, device: str, payload: bytes, retained: bool) -> Learned:
+        learned, came_online = self.presence.learn(device, payload, retained=retained, durable=self._durable)
+        seen = self.presence.get(device) if learned.status == "new" and not retained else None
+        # Said live by an enrolled device itself: not its last will, not a replay of the broker's store. A device
+        # says "online" after every (re)connection; a broker that crashed published no last will in between, and
+        # lost what it queued for the device: what waits for it is sent again (at most every ONLINE_AGAIN_S).
+        spoke = seen is not None and seen.online and self.registry(device) is not None
+        now = time.monotonic()
+        again = spoke and seen is not None and seen.state == "online" \
+            and now - self._online_again.get(device, -ONLINE_AGAIN_S) >= ONLINE_AGAIN_S
+        if came_online or again:
+            self._online_again[device] = now
+            if self._on_online is not None:
+                self._on_online(device)
+        if spoke:
+            self.repair.device_spoke(device)
+        return learned
 
     def _learned(self, learned: Learned, device: str, kind: str) -> IngestResult:
         if learned.status == "refused":
