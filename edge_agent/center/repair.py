@@ -186,7 +186,10 @@ class Repair:
         state["highest"] = highest
         start = int(state["complete_to"]) + 1
         top = min(self.highest_known(device_id, highest), start - 1 + WINDOW)
-        stored = {seq for seq in range(start, top + 1) if (folder / f"{seq:010d}.json").exists()}
+        # Gaps past the window (noted before numbers below them were asked for again, see device_spoke) are
+        # looked at too, so that one stored since is not asked for again.
+        beyond = {int(seq) for seq in state["gaps"] if int(seq) > top}
+        stored = {seq for seq in (*range(start, top + 1), *beyond) if (folder / f"{seq:010d}.json").exists()}
         return top, stored
 
     def device_spoke(self, device_id: str, now: float | None = None) -> int:

@@ -235,3 +235,22 @@ def test_a_device_settled_as_lost_past_the_cap_gets_no_new_gaps(tmp_path: Path, 
     assert state["gaps"] == {} and state["full"] is True
     counts = chain_counts(bench.center, DEVICE)
     assert (counts.expected, counts.stored, counts.lost, counts.missing) == (11, 1, 2, 8)
+
+
+def test_a_gap_past_the_window_stored_meanwhile_is_not_asked_for_again(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(repair_module, "WINDOW", 2)
+    bench, repair, sent, blobs = _setup(tmp_path, [0, 1, 2, 4])
+    _status(bench, "online", 5)
+    now = time.time()
+    for later in (0, 60, 120):  # the window moves up past 0..2 a step at a time
+        repair.tick(now + later)
+    assert _asked(bench, sent) == [[3]]  # the window: 3 and 4 past the complete prefix 0..2
+    # 1 asked again later (as after device_spoke), which moves the window back below the gap at 3.
+    state = json.loads((bench.center.repair / f"{DEVICE}.json").read_text())
+    state["complete_to"] = 0
+    state["gaps"]["1"] = {"since": now, "attempts": 0, "last": 0.0}
+    (bench.center.repair / f"{DEVICE}.json").write_text(json.dumps(state))
+    assert bench.ingestor(durable=True).ingest(TOPIC, blobs[3]).status == "stored"  # the resent 3 arrives
+    repair.tick(now + 600)
+    state = json.loads((bench.center.repair / f"{DEVICE}.json").read_text())
+    assert "3" not in state["gaps"] and 3 in state["repaired"]
