@@ -3,8 +3,9 @@ compromised device, a buggy center tool) and mutated bytes, through the real rec
 
 Contracts: the center's intake answers every consent record, answer, log head, resend answer and status message
 with ``accepted`` or ``rejected``, never ``set-aside`` (which would mean one of its own checks raised) and never by
-raising; the device's resender raises only ``ConsentError`` for a resend request it refuses. Shared by the test
-suite's short run and ``bench/fuzz_run.py``.
+raising, and the repair's look at the chain after a status or log head never raises; the device's resender
+raises only ``ConsentError`` for a resend request it refuses. Shared by the test suite's short run and
+``bench/fuzz_run.py``.
 """
 
 from __future__ import annotations
@@ -115,6 +116,10 @@ def center_document_target(documents: Documents, kind: str, doc: dict[str, Any] 
         result = documents.intake.handle(InboundMessage(topic, payload, False))
         if result is None or result.status not in ("accepted", "rejected"):
             return f"CONTRACT VIOLATION ({None if result is None else result.status})"
+        if kind in ("status", "loghead"):
+            # How far the device says its chain goes feeds the repair, which runs on the ingest thread: a look at
+            # the chain after each claim must stay quick, whatever number was claimed (timed with the input).
+            documents.intake.repair.tick()
         return result.status
 
     documents.world.timed(kind, run)
