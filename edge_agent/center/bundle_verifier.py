@@ -10,8 +10,8 @@ It checks, and says for each segment:
    device, sequence number and times the manifest lists;
 3. the disclosed content key matches the key commitment the device signed, decrypts the signed body, and gives
    exactly the video file in ``video/`` (so the decrypted video is what the device sealed);
-4. the segments of each device are in chain order (``prev_hash``); a break means segments not in this case lie
-   between, and is reported, not failed;
+4. the segments of each device are in chain order: consecutive numbers must link (``prev_hash``), else the
+   segment comes from another chain and fails; a gap in the numbers (segments not in this case) is noted;
 5. the document that authorised each segment: a live consent record signed by the device covering the segment's
    whole time (not ended by a later record in the bundle), or a police request signed by the center with the
    device's signed approval listing this very segment.
@@ -366,6 +366,20 @@ def check_segment(chk: Checker, seg: dict[str, Any]) -> tuple[Report, Link | Non
     return out, (str(header["device_id"]), int(header["seq"]), header_hash, str(header["prev_hash"]))
 
 
+def check_chain(chained: list[Link], report: Report) -> None:
+    """A genuine device never signs two segments of one number, so consecutive numbers must link (an empty
+    ``prev_hash`` marks a restarted chain); a gap means segments outside this case lie between, and is noted."""
+    for prev, cur in itertools.pairwise(chained):
+        if prev[0] != cur[0]:
+            continue
+        if cur[1] == prev[1]:
+            report.fail(f"{cur[0]} #{cur[1]}: two different segments carry this number")
+        elif cur[1] == prev[1] + 1 and cur[3] and cur[3] != prev[2]:
+            report.fail(f"{cur[0]} #{cur[1]}: does not follow #{prev[1]} (its prev_hash names another segment)")
+        elif cur[1] != prev[1] + 1:
+            report.note(f"note {cur[0]}: #{prev[1]} -> #{cur[1]} not contiguous (segments outside this case between)")
+
+
 def verify(source: Path, workers: int | None = None) -> Report:
     """Every check, the segments' on all cores (hashing, signatures and decryption release the GIL)."""
     report = Report()
@@ -380,11 +394,7 @@ def verify(source: Path, workers: int | None = None) -> Report:
             report.merge(outcome)
             if link is not None:
                 chained.append(link)
-        chained.sort()
-        for prev, cur in itertools.pairwise(chained):
-            if prev[0] == cur[0] and cur[3] != prev[2]:
-                report.note(f"note {cur[0]}: #{prev[1]} -> #{cur[1]} not contiguous (segments outside this case "
-                            "between)")
+        check_chain(sorted(chained), report)
         chk.finish(pool)
     report.note("BUNDLE VERIFIED" if report.ok else "BUNDLE FAILED: see the FAIL lines above")
     return report

@@ -7,6 +7,7 @@ cannot reach the center's keys or edge-agent's code. Every kind of tampering it 
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import subprocess
 import sys
@@ -17,9 +18,13 @@ import av
 import pytest
 
 from edge_agent.center import bundle_verifier
+from edge_agent.center.devices import evidence_keys
 from edge_agent.center.export import export_case
+from edge_agent.center.keys import load_keys
+from edge_agent.config.identity import load_identity
 from edge_agent.errors import CenterError
-from tests.unit.center.case_helpers import ASKED, CASE, LIVE, CaseWorld, make_world
+from edge_agent.seal import disclose_content_key
+from tests.unit.center.case_helpers import ASKED, CASE, LIVE, CaseWorld, make_world, seal_chain
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +174,32 @@ def test_exporting_a_case_without_footage_or_with_altered_evidence_is_refused(wo
         finally:
             video.write_bytes(original)
     assert not list(tmp_path.glob("*.zip")) and not list(tmp_path.glob(".*.part"))
+
+
+def test_a_segment_from_another_chain_fails_even_with_a_re_signed_manifest(bundle: Path, world: CaseWorld,
+                                                                           tmp_path: Path) -> None:
+    """Segment n+1 must link to segment n when both are in the bundle: a genuine, device-signed segment of the same
+    number from another chain (a cloned data folder) swapped in, with the manifest re-signed by the center's key,
+    is caught by the chain, not only noted."""
+    keys = load_keys(world.paths)
+    with zipfile.ZipFile(bundle) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+    mine = sorted((s for s in manifest["segments"] if s["device_id"] == LIVE), key=lambda s: s["seq"])
+    assert len(mine) >= 3
+    target = mine[1]
+    fork = {seq: blob for blob, _, seq in seal_chain(world.devices[LIVE], LIVE, world.recipient, world.consent_id,
+                                                     world.t0, target["seq"] + 1)}
+    forged = fork[target["seq"]]
+    content_key = disclose_content_key(forged, private_key=keys.x25519, device_key=evidence_keys(world.paths))
+    device_key = load_identity(world.devices[LIVE]).signing_key.public_key()
+    _, video, header_hash = bundle_verifier.open_envelope(forged, device_key, content_key)
+    target.update(content_key=content_key.hex(), header_hash=header_hash)
+    for name, data in ((target["sealed"], forged), (target["video"], video)):
+        manifest["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    raw = json.dumps(manifest).encode()
+    proc = _offline(_tampered(bundle, tmp_path, {
+        target["sealed"]: forged, target["video"]: video, "manifest.json": raw,
+        "manifest.sig": keys.ed25519.sign(bundle_verifier.MANIFEST_CONTEXT + raw)}), tmp_path)
+    assert proc.returncode == 1, proc.stdout
+    assert f"FAIL {LIVE} #{target['seq']}: does not follow #{mine[0]['seq']}" in proc.stdout
+    assert f"FAIL {LIVE} #{mine[2]['seq']}: does not follow #{target['seq']}" in proc.stdout
