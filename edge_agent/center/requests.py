@@ -20,6 +20,7 @@ from edge_agent.center.consent_check import read_doc
 from edge_agent.center.files import write_private
 from edge_agent.center.keys import CenterPaths, DeviceRegistry, load_keys
 from edge_agent.center.presence import PresenceBook
+from edge_agent.center.services import Center, command_line_user
 from edge_agent.config.models import TlsSettings
 from edge_agent.consent.documents import parse_answer
 from edge_agent.consent.requests import PoliceRequest, make_request, parse_request
@@ -155,11 +156,18 @@ def cmd_request(args: argparse.Namespace) -> int:
     now = time.time()
     tls = TlsSettings(ca_file=args.tls_ca, cert_file=args.tls_cert, key_file=args.tls_key) if args.tls_ca else None
     broker, tls = broker_for(_paths(args), args.broker, tls)
-    request = send_request(
-        _paths(args), broker=broker, device_id=args.device, start=parse_time(args.start, now),
-        end=parse_time(args.end, now), case_id=args.case, reason=args.reason, legal_basis=args.legal_basis or "",
-        ttl_s=parse_duration(args.expires_in), topic_prefix=args.topic_prefix, tls=tls,
-    )
+    start, end, who = parse_time(args.start, now), parse_time(args.end, now), command_line_user()
+    with Center.open(_paths(args)) as center:
+        # As from the console: logged before it leaves (a request that cannot be logged is not sent), and indexed
+        # at once, so that the case finds the footage its answer brings while a subscriber runs.
+        center.access.append(who, "request", device_id=args.device, start=start, end=end, case_id=args.case,
+                             detail=f"reason: {args.reason}"[:500])
+        request = send_request(
+            _paths(args), broker=broker, device_id=args.device, start=start, end=end, case_id=args.case,
+            reason=args.reason, legal_basis=args.legal_basis or "", ttl_s=parse_duration(args.expires_in),
+            topic_prefix=args.topic_prefix, tls=tls,
+        )
+        center.index.add_request(request, who)
     print(f"sent request {request.id} to {request.device_id} for case {request.case_id}; "
           f"it expires {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(request.expires_at))}")
     seen = PresenceBook(_paths(args).status).get(request.device_id)

@@ -70,6 +70,24 @@ def test_devices_list_and_withdrawal(tmp_path: Path, capsys: pytest.CaptureFixtu
     code, out, _ = _run(capsys, *d, "verify")
     assert code == 0 and f"{LIVE}: 3 segment(s) checked" in out
 
+def test_a_request_from_the_command_line_is_logged_and_indexed(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                               mosquitto: object) -> None:
+    """``edge-center request`` is in the access log like the console's, and its case finds it at once (not only
+    after the next subscriber start or ``index sync``)."""
+    world = make_world(tmp_path, live_segments=1)
+    d = ["--dir", str(world.paths.root)]
+    assert _run(capsys, *d, "broker", "set", mosquitto.url)[0] == 0  # type: ignore[attr-defined]
+    code, out, err = _run(capsys, *d, "request", ASKED, "--start", "2026-11-22T18:00:00Z", "--end",
+                          "2026-11-22T18:30:00Z", "--case", "CASE-CLI", "--reason", "a bicycle taken")
+    assert code == 0, err
+    request_id = out.split()[2]
+    with world.open() as center:
+        logged = center.access.entries(action="request", limit=5)
+        rows = center.index.requests(case_id="CASE-CLI")
+        assert "CASE-CLI" in center.index.case_ids()
+    assert len(logged) == 1 and logged[0].staff.startswith("cli:")
+    assert (logged[0].device_id, logged[0].case_id, logged[0].end - logged[0].start) == (ASKED, "CASE-CLI", 1800)
+    assert [(r.id, r.created_by) for r in rows] == [(request_id, logged[0].staff)]
 
 
 def test_verify_marks_each_segment_in_the_index(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
