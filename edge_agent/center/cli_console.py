@@ -18,7 +18,7 @@ from pathlib import Path
 
 from edge_agent.center import bundle_verifier
 from edge_agent.center.db import redact_url, use_database
-from edge_agent.center.export import export_case
+from edge_agent.center.export import export_case, log_export
 from edge_agent.center.index import SearchQuery
 from edge_agent.center.index_sync import sync_index
 from edge_agent.center.keys import CenterPaths
@@ -175,8 +175,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.output)
     who = command_line_user()
     with _center(args) as center:
-        count = len(center.index.case_segments(args.case))
-        center.access.append(who, "export", case_id=args.case, segments=count, detail=f"writing {out.name}")
+        log_export(center, args.case, out.name, exported_by=who)
         result = export_case(center, args.case, out, exported_by=who)
     print(f"case {result.case_id}: {result.segments} segment(s) of {', '.join(result.devices)} in {result.path} "
           f"({result.size / 1e6:.1f} MB); check it with: python3 verify_bundle.py {result.path.name} "

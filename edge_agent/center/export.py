@@ -92,6 +92,19 @@ class _Writer:
         self.files[name] = {"sha256": digest.hexdigest(), "size": path.stat().st_size}
 
 
+def log_export(center: Center, case_id: str, name: str, *, exported_by: str) -> int:
+    """Write the export to the access log before the bundle is made: one entry per device of the case, with the
+    window its footage covers and how many segments (so the log answers "who exported this device's footage?").
+    Returns the number of segments."""
+    rows = center.index.case_segments(case_id)
+    for device_id in sorted({r.device_id for r in rows}):
+        mine = [r for r in rows if r.device_id == device_id]
+        center.access.append(exported_by, "export", device_id=device_id, start=min(r.start for r in mine),
+                             end=max(r.end for r in mine), case_id=case_id, segments=len(mine),
+                             detail=f"writing {name}")
+    return len(rows)
+
+
 def export_case(center: Center, case_id: str, out: Path, *, exported_by: str) -> ExportResult:
     """Write the bundle of ``case_id`` to ``out``. CenterError when the case has no footage or evidence is altered."""
     rows = center.index.case_segments(case_id)

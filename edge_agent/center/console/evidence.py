@@ -14,7 +14,7 @@ from flask import flash, jsonify, redirect, render_template, request, send_file,
 
 from edge_agent.center.console.auth import ctx, requires, staff
 from edge_agent.center.console.wall import serve_segment
-from edge_agent.center.export import export_case
+from edge_agent.center.export import export_case, log_export
 from edge_agent.center.files import DIR_MODE
 from edge_agent.center.index import PAGE, SearchQuery
 from edge_agent.center.requests import list_requests
@@ -161,8 +161,7 @@ def export(case_id: str) -> Any:
     out = (c.paths.root / "exports").resolve() / f"{safe}-{stamp}.zip"
     try:
         make_dirs(out.parent, DIR_MODE)
-        segments = len(c.index.case_segments(case_id))
-        c.access.append(staff().name, "export", case_id=case_id, segments=segments, detail=f"writing {out.name}")
+        log_export(c, case_id, out.name, exported_by=staff().name)
         result = export_case(c, case_id, out, exported_by=staff().name)
     except EdgeAgentError as exc:
         flash(f"Export refused: {exc}", "error")

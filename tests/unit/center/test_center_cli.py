@@ -45,7 +45,14 @@ def test_staff_search_case_export_and_the_log(tmp_path: Path, capsys: pytest.Cap
     assert code == 0 and out.startswith("OK: ")
     code, out, _ = _run(capsys, *d, "access-log", "show", "--limit", "10")
     actions = [line.split()[3] for line in out.splitlines()]
-    assert actions == ["staff_add", "search", "case_window", "export", "read_access_log"]
+    assert actions == ["staff_add", "search", "case_window", "export", "export", "read_access_log"]
+    with world.open() as center:  # one entry per device of the case, each with its window and count
+        exports = {e.device_id: e for e in center.access.entries(action="export")}
+        assert {d: e.segments for d, e in exports.items()} == {LIVE: 4, ASKED: 3}
+        rows = center.index.case_segments(CASE)
+    for device, entry in exports.items():
+        mine = [r for r in rows if r.device_id == device]
+        assert (entry.start, entry.end, entry.case_id) == (mine[0].start, mine[-1].end, CASE)
     code, out, _ = _run(capsys, *d, "transparency", "--json")
     month = json.loads(out)["months"][-1]
     assert (month["requests_made"], month["approved"], month["segments_exported"]) == (1, 1, 7)

@@ -151,6 +151,9 @@ def test_search_play_and_export_are_each_logged(app: Flask, center: Center, tmp_
     look = new[1]
     assert (look.staff, look.device_id, look.case_id, look.segments) == ("ivan", ASKED, CASE, 1)
     assert look.start is not None and look.end is not None and look.end > look.start
+    exported = new[2]  # names the device and the window of its footage in the bundle, not only the case
+    assert (exported.staff, exported.device_id, exported.case_id, exported.segments) == ("ivan", ASKED, CASE, 3)
+    assert (exported.start, exported.end) == (segments[0]["start"], segments[-1]["end"])
     assert "sha256" in new[3].detail
     assert center.access.verify().ok
 
