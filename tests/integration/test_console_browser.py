@@ -12,6 +12,7 @@ temporary folder.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -128,6 +129,10 @@ def test_1_sign_in_and_a_live_tile_plays(page: object, world: World) -> None:
     # The video's clock is the capture clock: what is on screen was captured seconds ago, not hours.
     behind = float(page.evaluate(f"document.querySelector('{video}').dataset.behind"))
     assert 0 < behind < 60
+    # The tile says the device shares live and how long its owner's grant has left (30 min when the world began).
+    caption = page.inner_text(f'#wall figure.tile[data-device="{DEVICE}"] figcaption')
+    left = re.search(r"LIVE\s+(\d+) min left", caption)
+    assert left and 0 < int(left.group(1)) <= 30, caption
     page.screenshot(path=str(world.shots / "console-wall.png"))
     assert "view_live" in _actions(world)
 

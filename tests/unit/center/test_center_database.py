@@ -12,13 +12,17 @@ import pytest
 
 from edge_agent.center.access_log import GENESIS
 from edge_agent.center.db import open_database, use_database
+from edge_agent.center.files import write_private
 from edge_agent.center.index import SearchQuery
-from edge_agent.center.keys import CenterPaths, init_keys
+from edge_agent.center.keys import CenterPaths, init_keys, load_keys
 from edge_agent.center.schema import ensure_schema
 from edge_agent.center.services import Center
-from edge_agent.center.transparency import format_report, transparency_report
+from edge_agent.center.transparency import format_report, month_bounds, transparency_report
+from edge_agent.config.identity import load_identity
+from edge_agent.consent.requests import make_request
 from edge_agent.devbroker import free_port
 from edge_agent.errors import CenterError
+from edge_agent.seal.signed import sign_document
 from tests.unit.center.case_helpers import ASKED, CASE, LIVE, make_world
 
 PASSWORD = "correct horse battery"
@@ -143,3 +147,31 @@ def test_an_unreachable_postgresql_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CenterError, match="expected postgresql://"):
         use_database(paths, "mysql://x")
     assert not (paths.root / "database.json").exists()
+
+
+def test_transparency_counts_each_fate_of_a_request_in_its_month(tmp_path: Path) -> None:
+    """Requests made, approved, denied, expired unanswered and still waiting, each in the month it was issued."""
+    world = make_world(tmp_path, live_segments=1)
+    key, now = load_keys(world.paths).ed25519, time.time()
+    last_month = month_bounds(now, 2)[0][1] + 86400.0
+
+    def ask(issued: float, ttl_s: float) -> str:
+        request, signed = make_request(key, device_id=ASKED, center_id="case-center", start=world.t0,
+                                       end=world.t0 + 60, case_id="CASE-T", reason="a test", ttl_s=ttl_s, now=issued)
+        write_private(world.paths.root / "requests" / ASKED / f"{request.id}.json", signed)
+        return request.id
+
+    denied = ask(now - 10, 3600)
+    answer = {"type": "answer", "device_id": ASKED, "request_id": denied, "case_id": "CASE-T", "decision": "denied",
+              "reason": "not my camera's business", "start": world.t0, "end": world.t0 + 60, "answered_at": now,
+              "segments": []}
+    assert world.send(ASKED, "answers", sign_document(answer, load_identity(world.devices[ASKED]).signing_key)) \
+        == "accepted"
+    ask(now - 120, 60)  # expired unanswered
+    ask(now - 5, 3600)  # waiting
+    ask(last_month, 60)  # last month's, expired then
+    with world.open() as center:
+        report = transparency_report(world.paths, center.index, center.access, months=2, now=now)
+    before, this = report.months
+    assert (this.requests_made, this.approved, this.denied, this.expired, this.waiting) == (4, 1, 1, 1, 1)
+    assert (before.requests_made, before.expired) == (1, 1)

@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 
 from edge_agent.center import bundle_verifier
 from edge_agent.center.console import ConsoleContext, create_app
+from edge_agent.center.devices import withdraw_device
 from edge_agent.center.keys import CenterPaths
 from edge_agent.center.neighbours import NeighbourDesk
 from edge_agent.center.services import Center
@@ -242,3 +243,31 @@ def test_sign_in_never_sends_the_browser_elsewhere(app: Flask, target: str) -> N
     response = client.post("/login", data={"name": "ivan", "password": PASSWORD, "csrf_token": _token(client),
                                            "next": target})
     assert response.status_code == 303 and response.headers["Location"] == "/evidence"
+
+
+def test_the_wall_follows_presence_and_withdrawal(tmp_path: Path) -> None:
+    """A device is on the wall while it is online under a live grant, with its time left; it leaves at the next
+    answer when it goes offline or is withdrawn (and its live segments with it)."""
+    own = make_world(tmp_path, live_segments=1)
+
+    def status(state: str) -> None:
+        body = f'{{"device_id": "{LIVE}", "state": "{state}", "time": {time.time():.3f}}}'.encode()
+        assert own.send(LIVE, "status", body) == "accepted"
+
+    with own.open() as opened:
+        opened.staff.add("olive", ["operator"], PASSWORD)
+        olive = login(create_app(ConsoleContext(opened, frozenset({HOST}))), "olive")
+
+        def wall() -> list[str]:
+            return [d["device_id"] for d in olive.get("/api/live").get_json()["devices"]]
+
+        status("online")
+        live = olive.get("/api/live").get_json()["devices"]
+        assert [d["device_id"] for d in live] == [LIVE] and live[0]["consent"] == "live"
+        assert live[0]["live_until"] == pytest.approx(own.t0 + 3600)  # the tile shows the time left from it
+        status("offline")
+        assert wall() == [] and olive.get(f"/api/live/{LIVE}/segments").get_json()["live"] is False
+        status("online")
+        assert wall() == [LIVE]
+        withdraw_device(own.paths, LIVE)
+        assert wall() == [] and olive.get(f"/api/live/{LIVE}/segments").get_json()["live"] is False
