@@ -16,7 +16,7 @@ from edge_agent.center.console.auth import ctx, requires, staff
 from edge_agent.center.console.wall import serve_segment
 from edge_agent.center.export import export_case, log_export
 from edge_agent.center.files import DIR_MODE
-from edge_agent.center.index import PAGE, SearchQuery
+from edge_agent.center.index import PAGE, SearchQuery, SegmentRow
 from edge_agent.center.requests import list_requests
 from edge_agent.core.files import make_dirs
 from edge_agent.errors import CenterError, EdgeAgentError
@@ -124,7 +124,16 @@ def evidence_media(device_id: str, seq: int) -> Any:
     if row is None:
         return web.refuse(404, "no such segment")
     case_id = request.args.get("case", "")[:128]
-    return serve_segment(row, "view_recorded", case_id if CASE_RE.fullmatch(case_id) else "")
+    case_id = case_id if CASE_RE.fullmatch(case_id) else ""
+    # The access log names the case a look was taken for: only a case the segment belongs to.
+    if case_id and not _in_case(row, case_id):
+        return web.refuse(403, f"{device_id} #{seq} is not footage of case {case_id}")
+    return serve_segment(row, "view_recorded", case_id)
+
+
+def _in_case(row: SegmentRow, case_id: str) -> bool:
+    found = ctx().center.index.search(SearchQuery(case_id, row.device_id, row.start, row.end, limit=100))
+    return any(r.seq == row.seq for r in found.rows)
 
 
 @requires("investigator")

@@ -136,6 +136,8 @@ def test_search_play_and_export_are_each_logged(app: Flask, center: Center, tmp_
     assert page.count('class="segment"') == 3 and "burglary next door" in page and "approved, 3 segment(s)" in page
     segments = ivan.get(f"/api/evidence/segments?device={ASKED}&case={CASE}").get_json()["segments"]
     assert [s["seq"] for s in segments] == [0, 1, 2]
+    # A look is logged under a case only if the segment is footage of that case (door-a's is not).
+    assert ivan.get(f"/evidence/{LIVE}/1.mp4?case={CASE}").status_code == 403
     media = ivan.get(f"/evidence/{ASKED}/1.mp4?case={CASE}")
     assert media.status_code == 200 and media.mimetype == "video/mp4"
     with av.open(io.BytesIO(media.data)) as container:
