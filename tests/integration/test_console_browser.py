@@ -145,9 +145,14 @@ def test_2_send_a_request(page: object, world: World) -> None:
     page.fill("#req-case", "CASE-REQ-1")
     page.fill("#req-reason", "a parcel taken from the porch next door")
     page.fill("#req-basis", "warrant 7/2026")
+    page.fill("#req-expires", "2h")
     page.click("#req-send")
     page.wait_for_selector(".flash.ok")
     assert "sent to test-device" in page.inner_text(".flash.ok")
+    sent = world.center.index.requests(case_id="CASE-REQ-1")
+    assert len(sent) == 1 and (sent[0].reason, sent[0].legal_basis) == ("a parcel taken from the porch next door",
+                                                                         "warrant 7/2026")
+    assert sent[0].expires_at - sent[0].issued_at == pytest.approx(7200, abs=1)
     assert page.locator("#requests tr").count() == 2
     page.screenshot(path=str(world.shots / "console-requests.png"))
 
