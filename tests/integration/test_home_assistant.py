@@ -19,6 +19,8 @@ from edge_agent.config.identity import init_identity
 from edge_agent.config.loader import load_profile
 from edge_agent.config.models import HomeAssistantSettings, Profile
 from edge_agent.consent.inbox import Inbox
+from edge_agent.consent.masking import make_masking_request
+from edge_agent.consent.masking_inbox import MaskingInbox
 from edge_agent.consent.requests import make_request
 from edge_agent.consent.state import ConsentStore
 from edge_agent.core.audit import AuditLog
@@ -121,6 +123,18 @@ def _police_request(paths: DevicePaths, case_id: str) -> str:
                                 mode="on-request", now=now).id
 
 
+def _masking_request(paths: DevicePaths, prop: str) -> str:
+    """A neighbour's signed masking request, checked into the device's inbox as the agent does."""
+    key = Ed25519PrivateKey.generate()
+    now = time.time()
+    _, wire = make_masking_request(key, device_id=DEVICE, center_id="c-1", property=prop,
+                                   description="the blue house", area="Elm St north", now=now)
+    inbox = MaskingInbox(paths)
+    request = inbox.authentic(wire, key.public_key(), DEVICE, now)
+    assert request is not None
+    return inbox.accept(request, now).id
+
+
 def test_discovery_states_events_and_the_stop_button(device, home_broker, listener, tmp_path):
     paths, profile = device
     homeowner.grant_live(paths, profile, until=time.time() + 1800)
@@ -160,6 +174,16 @@ def test_discovery_states_events_and_the_stop_button(device, home_broker, listen
         listener.wait(lambda: listener.last(f"{base}/pending") == b"1")
         assert json.loads(listener.last(f"{base}/pending/attributes"))["ids"] == [request_id]
 
+        # A neighbour's masking request is announced the same way, as its own event type.
+        masking_id = _masking_request(paths, "14 Elm \u202eStreet")
+        listener.wait(lambda: len(listener.all(f"{base}/request-event")) == 2)
+        event = check_event(listener.all(f"{base}/request-event")[1], event_config)
+        assert event == {"event_type": "masking_request", "id": masking_id, "property": "14 Elm Street",
+                         "answer_by": event["answer_by"]}
+        listener.wait(lambda: listener.last(f"{base}/pending") == b"2")
+        pending = json.loads(listener.last(f"{base}/pending/attributes"))
+        assert pending["ids"] == [request_id, masking_id] and (pending["police"], pending["masking"]) == (1, 1)
+
         listener.press(b"PRESS")  # not the documented payload_press: ignored
         time.sleep(2.5)
         assert ConsentStore(paths.consent).current().mode == "live"
@@ -184,7 +208,7 @@ def test_discovery_states_events_and_the_stop_button(device, home_broker, listen
         time.sleep(2.5)
     finally:
         again.stop()
-    assert len(listener.all(f"edge-agent/{DEVICE}/request-event")) == 1
+    assert len(listener.all(f"edge-agent/{DEVICE}/request-event")) == 2
     # Only the device's own topics and Home Assistant's: nothing of the crime center's.
     assert all(t.startswith(("homeassistant/", f"edge-agent/{DEVICE}/")) for t in listener.topics())
 
