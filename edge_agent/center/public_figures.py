@@ -10,7 +10,9 @@
 The access log's head (entries, newest hash) is part of the signed report: published, it pins the log.
 
 The whole report is signed with the center's key (:func:`signed_report`), so anyone can keep a copy and check
-later that the center published exactly that.
+later that the center published exactly that: the figures and also what the page says about the program (what it
+is, what the devices mask, how long footage is kept: :func:`program`), which the page renders from the same
+report, so the center cannot keep one promise on the page and another in the archived copies.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from edge_agent.center.neighbours import NeighbourDesk
 from edge_agent.center.places import Places
 from edge_agent.center.services import Center
 from edge_agent.center.transparency import month_bounds, transparency_report
+from edge_agent.config.models import RetentionSettings
+from edge_agent.config.policy import MAX_RETENTION_HOURS
 from edge_agent.seal.signed import sign_document
 
 DEFAULT_SETTINGS = {
@@ -39,6 +43,19 @@ DEFAULT_SETTINGS = {
     "contact": "",
 }
 NO_AREA = "area not given"
+# What every device does, whatever the center: the daemon's privacy floor (docs/redaction.md, docs/consent.md).
+WHAT_DEVICES_DO = (
+    "Every picture is redacted on the device in the home, before it is stored or sent: neighbours' property that "
+    "the homeowner marked is blacked out in every frame, and people passing in the street are masked. When the device "
+    "cannot vouch for a picture (its detector failed, it fell behind, the camera was moved) it masks the whole street "
+    "or the whole picture.",
+    "Nothing is sent unless the homeowner agreed: off by default; a live stream only for a limited time (never "
+    "open-ended), or a single time window the police asked for and the homeowner approved, one request at a time. "
+    "The homeowner can stop at once.",
+    "What is sent is encrypted so that only this center can read it, and signed so that the center can prove which "
+    "camera recorded it. Every share, request and change is written in a tamper-evident log on the device.",
+    "No face recognition, no identification of people, no cloud.",
+)
 
 
 @dataclass(slots=True)
@@ -69,6 +86,7 @@ class PublicReport:
     access_log_entries: int = 0
     access_log_head: str = ""
     notes: tuple[str, ...] = field(default=())
+    program: dict[str, Any] = field(default_factory=dict)  # what the page says about the program: :func:`program`
 
     def to_doc(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -101,7 +119,24 @@ def public_report(paths: CenterPaths, months: int = 12, now: float | None = None
                 counts[area] = counts.get(area, 0) + 1
     center_id = load_keys(paths).identity.center_id
     return PublicReport(center_id, round(now, 3), dict(sorted(areas.items())), [figures[b[0]] for b in bounds],
-                        own.access_log_entries, own.access_log_head)
+                        own.access_log_entries, own.access_log_head, program=program(paths))
+
+
+def program(paths: CenterPaths) -> dict[str, Any]:
+    """What the program is, what the devices mask and how long footage is kept, as the page states it."""
+    about = settings(paths)
+    return {
+        "name": about["name"], "operator": about["operator"], "contact": about["contact"],
+        "devices_do": list(WHAT_DEVICES_DO),
+        "retention": {
+            "device_default_hours": RetentionSettings().hours,
+            "device_max_hours": MAX_RETENTION_HOURS,
+            "device": f"On the device: redacted video is kept encrypted for {RetentionSettings().hours:g} hours by "
+                      f"default (never more than {MAX_RETENTION_HOURS:g} hours), and only while the homeowner allows "
+                      "requests or a live stream, so that a request can be answered; older video is deleted.",
+            "center": about["retention"],
+        },
+    }
 
 
 def _enrolled_by(paths: CenterPaths, device_id: str, when: float) -> bool:

@@ -34,15 +34,12 @@ from edge_agent.center.files import write_private
 from edge_agent.center.keys import CenterPaths
 from edge_agent.center.neighbours import NeighbourDesk
 from edge_agent.center.places import parse_point
-from edge_agent.center.public_figures import PublicReport, public_report, settings, signed_report
-from edge_agent.config.models import RetentionSettings
-from edge_agent.config.policy import MAX_RETENTION_HOURS
+from edge_agent.center.public_figures import PublicReport, public_report, signed_report
 from edge_agent.core.text import shown
 from edge_agent.errors import EdgeAgentError
 from edge_agent.web import guard
 from edge_agent.web.limiter import LoginLimiter
 
-DEFAULT_RETENTION_HOURS = RetentionSettings().hours
 REPORT_TTL_S = 300.0
 CACHEABLE = "public, max-age=300"
 ASKS_PER_CLIENT = 3  # per hour, per client address
@@ -131,8 +128,7 @@ def create_public_app(paths: CenterPaths, hosts: Iterable[str] = (), *, behind_p
 
 def index(state: PublicPage) -> str:
     report, _ = state.report()
-    return render_template("public.html", report=report, months=report.months[::-1], about=settings(state.paths),
-                           retention_hours=MAX_RETENTION_HOURS, default_retention_hours=DEFAULT_RETENTION_HOURS)
+    return render_template("public.html", report=report, months=report.months[::-1])
 
 
 def transparency_json(state: PublicPage) -> Response:

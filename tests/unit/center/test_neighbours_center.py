@@ -3,6 +3,7 @@ intake (every one answered), the public page's locks, and its figures."""
 
 from __future__ import annotations
 
+import html
 import re
 import time
 from pathlib import Path
@@ -15,12 +16,13 @@ from hypothesis import strategies as st
 
 from edge_agent.center.neighbours import NeighbourDesk
 from edge_agent.center.places import Places, distance_km, parse_point
-from edge_agent.center.public_figures import public_report
+from edge_agent.center.public_figures import WHAT_DEVICES_DO, configure, public_report
 from edge_agent.center.public_page import ASKS_PER_CLIENT, create_public_app
 from edge_agent.config.identity import load_identity
+from edge_agent.config.keys import load_center_identity
 from edge_agent.consent.masking import AnswerZone, MaskingAnswer, Still
 from edge_agent.errors import CenterError
-from edge_agent.seal.signed import sign_document
+from edge_agent.seal.signed import sign_document, verify_document
 from edge_agent.transport.model import InboundMessage
 from tests.unit.center.center_helpers import DEVICE, Bench, make_bench
 
@@ -147,3 +149,22 @@ def test_behind_a_proxy_each_client_has_its_own_ask_limit(bench: Bench) -> None:
                                     "Origin": "https://transparency.example"})
         assert sent.status_code == 200, sent.get_data(as_text=True)
     assert "https://transparency.example/opt-out/" in sent.get_data(as_text=True)
+
+
+def test_the_signed_json_says_what_the_page_says_about_the_program(bench: Bench, tmp_path: Path) -> None:
+    """What the program is, what the devices mask and how long footage is kept are in the signed copy too: a later
+    page promising something else would not match an archived one."""
+    configure(bench.center, name="Elm Street doorbell program", retention="90 days, unless a case needs it")
+    client = create_public_app(bench.center).test_client()
+    key_file = tmp_path / "center.pub.json"
+    key_file.write_bytes(client.get("/center.pub.json").data)  # only what anyone can fetch from the page
+    _, _, center_key = load_center_identity(key_file)
+    program = verify_document(client.get("/transparency.json").data, center_key)["program"]
+    assert program["name"] == "Elm Street doorbell program"
+    assert program["retention"]["center"] == "90 days, unless a case needs it"
+    assert program["retention"]["device_default_hours"] == 72.0 and program["retention"]["device_max_hours"] == 168.0
+    assert program["devices_do"] == list(WHAT_DEVICES_DO) and any("masked" in s for s in WHAT_DEVICES_DO)
+    page = html.unescape(client.get("/").get_data(as_text=True))
+    assert program["retention"]["device"] in page and "At the center: 90 days, unless a case needs it" in page
+    assert all(statement in page for statement in program["devices_do"])
+    assert "<h1>Elm Street doorbell program</h1>" in page
