@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from edge_agent.cli import main as cli_main
+from edge_agent.consent.masking_inbox import MaskingInbox
 from edge_agent.consent.state import ConsentStore
 from edge_agent.ui import UiServer
-from tests.ui.ui_helpers import police_request
+from tests.ui.ui_helpers import masking_request, police_request
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
@@ -156,3 +157,45 @@ def test_approve_a_police_request(page: object, live_server: UiServer, capsys: p
     assert page.locator("#verify").get_attribute("data-ok") == "1"
     assert "request_answered" in page.text_content("table.log")
     page.screenshot(path=str(shots / "audit.png"), full_page=True)
+
+
+def test_answer_a_neighbours_masking_request(page: object, live_server: UiServer,
+                                            capsys: pytest.CaptureFixture[str], shots: Path) -> None:
+    """The homeowner is told of a neighbour's request by the live page itself, draws a neighbour zone over the
+    property, answers "masked by this zone", and declines another with a reason."""
+    _pair(page, live_server, capsys)
+    context = live_server.context
+    masked_id = masking_request(context, "14 Elm Street", "the blue house \u202eand its driveway")
+    declined_id = masking_request(context, "16 Elm Street", "the garden")
+    page.wait_for_selector("#requests-badge")
+    assert page.text_content("#requests-badge").strip() == "2"
+    banner = page.text_content("#waiting-banner")
+    assert "A neighbour asks you to mask their property (14 Elm Street)" in " ".join(banner.split())
+    page.goto("/zones")
+    page.wait_for_selector("#calibration[data-loaded]")
+    page.click("#zone-new")
+    canvas = page.locator("#zone-canvas")
+    box = canvas.bounding_box()
+    for x, y in [(0.05, 0.05), (0.40, 0.05), (0.40, 0.45), (0.05, 0.45)]:
+        canvas.click(position={"x": x * box["width"], "y": y * box["height"]})
+    page.fill("#zone-name", "number-14")
+    page.select_option("#zone-kind", "neighbour")
+    page.click("#zone-save")
+    page.wait_for_selector("#zone-message.ok")
+    page.goto("/requests")
+    article = page.locator(f"#mask-{masked_id}")
+    text = article.text_content()
+    assert "the blue house and its driveway" in text and "\u202e" not in text
+    page.screenshot(path=str(shots / "requests-neighbours.png"), full_page=True)
+    article.locator("select[name=zone]").select_option("number-14")
+    article.locator("button[value=masked]").click()
+    page.wait_for_selector(f"#mask-{masked_id}[data-state='masked']")
+    assert page.text_content("#requests-badge").strip() == "1"
+    other = page.locator(f"#mask-{declined_id}")
+    other.locator("input[name=reason]").fill("my camera does not see that garden")
+    other.locator("button[value=declined]").click()
+    page.wait_for_selector(f"#mask-{declined_id}[data-state='declined']")
+    assert page.locator("#requests-badge").count() == 0
+    entries = {e.id: e for e in MaskingInbox(context.paths).entries()}
+    assert entries[masked_id].state == "masked" and entries[masked_id].zones == ("number-14",)
+    assert entries[declined_id].reason == "my camera does not see that garden"
