@@ -137,6 +137,11 @@ class NeighbourDesk:
     ) -> tuple[Ask, str]:
         """Record a neighbour's ask; returns it and the secret of the neighbour's private link (shown once)."""
         now = time.time() if now is None else now
+        if not address.strip():
+            if point is None:
+                raise CenterError("give the property's address (or a description of it) or a map point")
+            # A map point alone names the property too: the homeowners asked read it as the property to mask.
+            address = f"the property at map point {point[0]:.5f}, {point[1]:.5f}"
         if sum(1 for a in self.asks() if now < a.respond_by) >= MAX_OPEN_ASKS:
             raise CenterError("too many open asks; try again later")
         token = secrets.token_urlsafe(32)

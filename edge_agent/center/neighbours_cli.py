@@ -132,7 +132,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     group = sub.add_parser("neighbours", help="neighbours' requests to have their property masked").add_subparsers(
         dest="action", required=True)
     p = group.add_parser("ask", help="record a neighbour's ask (taken by phone or at the desk)")
-    p.add_argument("--address", required=True, help="the property, in the neighbour's words")
+    p.add_argument("--address", default="", help="the property, in the neighbour's words (or give --point)")
     p.add_argument("--description", help="what to mask, e.g. 'the house and its driveway'")
     p.add_argument("--point", metavar="LAT,LON", help="where it is, for choosing the devices near it")
     p.add_argument("--area", help="the area it is in (devices placed in it are asked)")

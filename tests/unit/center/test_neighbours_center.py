@@ -168,3 +168,20 @@ def test_the_signed_json_says_what_the_page_says_about_the_program(bench: Bench,
     assert program["retention"]["device"] in page and "At the center: 90 days, unless a case needs it" in page
     assert all(statement in page for statement in program["devices_do"])
     assert "<h1>Elm Street doorbell program</h1>" in page
+
+
+def test_a_map_point_alone_names_the_property(bench: Bench) -> None:
+    """The neighbour may give a street address or a map point: the point alone is enough, neither is refused."""
+    client = create_public_app(bench.center).test_client()
+    csrf = CSRF.search(client.get("/opt-out").get_data(as_text=True)).group(1)
+    neither = client.post("/opt-out", data={"csrf_token": csrf, "address": " ", "description": "the garden"})
+    assert neither.status_code == 400 and "or a map point" in neither.get_data(as_text=True)
+    sent = client.post("/opt-out", data={"csrf_token": csrf, "address": "", "description": "the garden",
+                                         "point": "52.52011, 13.40495"})
+    assert sent.status_code == 200, sent.get_data(as_text=True)
+    desk = NeighbourDesk(bench.center)
+    (ask,) = desk.asks()
+    assert ask.address == "the property at map point 52.52011, 13.40495" and ask.description == "the garden"
+    published: list[bytes] = []
+    assert desk.dispatch(lambda topic, payload, **_: published.append(payload), "rtcc/v1") == 1
+    assert b"the property at map point 52.52011, 13.40495" in published[0]  # what the homeowner is shown
