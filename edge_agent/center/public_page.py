@@ -97,6 +97,7 @@ def create_public_app(paths: CenterPaths, hosts: Iterable[str] = (), *, behind_p
     guard.configure_cookies(app, "edge_public", 3600)
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024
     app.jinja_env.finalize = lambda v: shown(v) if isinstance(v, str) else v
+    app.jinja_env.filters["utc"] = utc
 
     @app.before_request
     def _guard() -> Any:
@@ -124,6 +125,11 @@ def create_public_app(paths: CenterPaths, hosts: Iterable[str] = (), *, behind_p
     app.add_url_rule("/opt-out/<token>/still/<int:number>.jpg", "opt_out_still",
                      lambda token, number: opt_out_still(state, token, number))
     return app
+
+
+def utc(t: float) -> str:
+    """A time as neighbours read it (the page has no script to turn epoch seconds into their local time)."""
+    return time.strftime("%d %B %Y, %H:%M UTC", time.gmtime(t))
 
 
 def index(state: PublicPage) -> str:

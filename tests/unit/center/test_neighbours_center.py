@@ -179,9 +179,13 @@ def test_a_map_point_alone_names_the_property(bench: Bench) -> None:
     sent = client.post("/opt-out", data={"csrf_token": csrf, "address": "", "description": "the garden",
                                          "point": "52.52011, 13.40495"})
     assert sent.status_code == 200, sent.get_data(as_text=True)
+    when = r"<time>\d{2} [A-Z][a-z]+ \d{4}, \d{2}:\d{2} UTC</time>"  # a date a neighbour reads, not epoch seconds
+    assert re.search("until " + when, sent.get_data(as_text=True))
+    token = re.search(r"/opt-out/([^<]+)</code>", sent.get_data(as_text=True)).group(1)
     desk = NeighbourDesk(bench.center)
     (ask,) = desk.asks()
     assert ask.address == "the property at map point 52.52011, 13.40495" and ask.description == "the garden"
     published: list[bytes] = []
     assert desk.dispatch(lambda topic, payload, **_: published.append(payload), "rtcc/v1") == 1
     assert b"the property at map point 52.52011, 13.40495" in published[0]  # what the homeowner is shown
+    assert re.search("until " + when, client.get(f"/opt-out/{token}").get_data(as_text=True))
