@@ -4,9 +4,11 @@ A private Mosquitto on a free loopback port; a crime center with its keys and a 
 device enrolled with it; a live grant; the agent on the synthetic scene (or ``$SOURCE``) for ``$DURATION`` seconds
 with the center subscribed and the console serving (its address and the login are printed first: open the live
 wall while the agent runs). A neighbour asks the center to mask their house; the center's subscriber sends the
-device a signed masking request while it runs. The footage is then attached to case DEMO-1. Ends by printing where
-the decrypted, redacted video is, how many segments arrived, how to answer the neighbour and open the public page
-(docs/neighbours.md); from a terminal, the console stays up until Ctrl-C.
+device a signed masking request while it runs, and the demo answers it as the homeowner would (a neighbour zone
+drawn with ``requests mask``), so the running agent sends its signed answer with a redacted still. The footage is
+then attached to case DEMO-1. Ends by printing where the decrypted, redacted video is, how many segments arrived,
+what the center holds of the neighbour's request, and the public page with the neighbour's private link
+(docs/neighbours.md); from a terminal, the console and the public page stay up until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from edge_agent.devbroker import MOSQUITTO, MosquittoBroker, free_port
 ROOT = Path("demo-data")
 CASE = "DEMO-1"
 STAFF = "demo-officer"
+# The house opposite in the synthetic scene (top right), as the homeowner would draw it.
+NEIGHBOUR_ZONE = "0.70,0.05 0.95,0.05 0.95,0.50 0.70,0.50"
 
 
 def _cli(*args: str) -> str:
@@ -38,8 +42,9 @@ def _center(center: Path, *args: str) -> str:
     return _cli("edge_agent.center", "--dir", str(center), *args)
 
 
-def _prepare(device: Path, center: Path, broker: MosquittoBroker) -> str:
-    """Keys, enrolment, a live grant and a staff account; returns the staff password."""
+def _prepare(device: Path, center: Path, broker: MosquittoBroker) -> tuple[str, str]:
+    """Keys, enrolment, a live grant and a staff account; returns the staff password and the neighbour's private
+    link's token."""
     center_pub = _center(center, "keys", "init")
     device_pub = _cli("edge_agent", "--data-dir", str(device), "keys", "init", "--device-id", "demo-doorbell")
     print("demo: " + _center(center, "devices", "add", device_pub, "--area", "Demo district", "--near",
@@ -47,22 +52,39 @@ def _prepare(device: Path, center: Path, broker: MosquittoBroker) -> str:
     asked = _center(center, "neighbours", "ask", "--address", "12 Demo Street, the house opposite",
                     "--description", "the front garden", "--area", "Demo district")
     print("demo: a neighbour asked to be masked: " + asked.splitlines()[0])
+    token = asked.rsplit("/opt-out/", 1)[1].split()[0]
     print("demo: " + _cli("edge_agent", "--data-dir", str(device), "enroll", "--center-key", center_pub,
                            "--broker", broker.url))
     _center(center, "broker", "set", broker.url)  # so that the console can send requests
     print("demo: " + _cli("edge_agent", "--data-dir", str(device), "consent", "live", "--for", "30m"))
     added = _center(center, "staff", "add", STAFF, "--role", "operator", "--role", "investigator", "--role",
                     "auditor", "--generate")
-    return added.split("password: ", 1)[1].strip()
+    return added.split("password: ", 1)[1].strip(), token
 
 
-def _console(center: Path) -> tuple[subprocess.Popen[str], str]:
+def _serve(center: Path, what: str) -> tuple[subprocess.Popen[str], str]:
+    """``edge-center console`` or ``edge-center public serve`` on a free loopback port."""
     port = free_port()
+    command = ["console"] if what == "console" else ["public", "serve"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edge_agent.center", "--dir", str(center), "console", "--listen", f"127.0.0.1:{port}"],
+        [sys.executable, "-m", "edge_agent.center", "--dir", str(center), *command, "--listen", f"127.0.0.1:{port}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
     )
     return proc, f"http://127.0.0.1:{port}/"
+
+
+def _answer_neighbour(device: Path, agent: subprocess.Popen[bytes]) -> None:
+    """As the homeowner would, while the agent runs (it sends the answer): once the neighbour's request has
+    reached the device, draw a neighbour zone over the house opposite and answer "masked"."""
+    while agent.poll() is None:
+        listing = _cli("edge_agent", "--data-dir", str(device), "requests", "list")
+        pending = [line.split()[0] for line in listing.splitlines() if line.startswith("m-") and " pending " in line]
+        if pending:
+            args = ["requests", "mask", pending[0], "--zone", "house-opposite", "--points", NEIGHBOUR_ZONE]
+            print(f"demo: the homeowner answers the neighbour: edge-agent {' '.join(args[:-1])} '{NEIGHBOUR_ZONE}'")
+            print("demo: " + _cli("edge_agent", "--data-dir", str(device), *args).splitlines()[-1])
+            return
+        time.sleep(2)
 
 
 def main() -> int:
@@ -77,28 +99,32 @@ def main() -> int:
     print(f"demo: private broker at {broker.url}")
     running: list[subprocess.Popen[str]] = []
     try:
-        password = _prepare(device, center, broker)
+        password, token = _prepare(device, center, broker)
         subscriber = subprocess.Popen(
             [sys.executable, "-m", "edge_agent.center", "--dir", str(center), "subscribe", "--broker", broker.url],
             stdout=subprocess.PIPE, text=True,
         )
         running.append(subscriber)
-        console, url = _console(center)
-        running.append(console)
+        console, url = _serve(center, "console")
+        public, public_url = _serve(center, "public")
+        running += [console, public]
         print(f"demo: the center's console is at {url}  sign in as {STAFF} with password {password}  (demo only)")
         print(f"demo: running the agent on {source!r} for {duration:g} s: open the live wall now ...", flush=True)
-        agent = subprocess.run(
+        agent = subprocess.Popen(
             [sys.executable, "-m", "edge_agent", "--data-dir", str(device), "run", "--source", source,
              "--duration", str(duration)],
-            check=False,
         )
+        _answer_neighbour(device, agent)
+        agent.wait()
         evidence = center / "evidence.jsonl"
         _settle(evidence, subscriber)
         _attach_case(center, evidence)
         count = _count(evidence)
         _report(center, device, evidence, count)
+        _report_neighbour(center, public_url, token)
         if count and sys.stdin.isatty():
-            print(f"demo: the console stays up at {url} (the footage is in case {CASE}); Ctrl-C stops the demo")
+            print(f"demo: the console stays up at {url} (the footage is in case {CASE}) and the public page at "
+                  f"{public_url}; Ctrl-C stops the demo")
             _wait_for_interrupt()
         subscriber.terminate()
         out, _ = subscriber.communicate(timeout=15)
@@ -143,12 +169,25 @@ def _report(center: Path, device: Path, evidence: Path, count: int) -> None:
     print(f"demo: {len(masking)} neighbour's masking request(s) reached the device:")
     for line in masking:
         print(f"demo:   {line}")
-    print(f"demo: answer it: edge-agent --data-dir {device} requests mask ID --zone NAME --points 'x,y x,y x,y' "
-          "(then run the agent again: it sends the answer with a still); public page: "
-          f"edge-center --dir {center} public serve")
     if videos:
         print(f"demo: playable, redacted video: {store}/ (e.g. ffplay {videos[0]})")
         print(f"demo: evidence log: {evidence.resolve()}")
+
+
+def _report_neighbour(center: Path, public_url: str, token: str) -> None:
+    """What the center holds of the neighbour's request (the subscriber stores the device's answer), and where the
+    neighbour sees it."""
+    deadline = time.monotonic() + 10
+    listing = _center(center, "neighbours", "list")
+    while " masked by " not in listing and time.monotonic() < deadline:
+        time.sleep(1)
+        listing = _center(center, "neighbours", "list")
+    for line in listing.splitlines():
+        print(f"demo: center: {line.strip()}")
+    if " masked by " not in listing:
+        print("demo: the answer was not sent while the agent ran (run it again: it sends the answer with a still)")
+    print(f"demo: the public page: {public_url}  the neighbour's private link (the camera's still, the house "
+          f"black): {public_url}opt-out/{token}")
 
 
 def _wait_for_interrupt() -> None:
