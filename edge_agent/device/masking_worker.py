@@ -110,7 +110,9 @@ class MaskingWorker:
         if entry.state == "masked":
             named = [z for z in self.policy().zones if z.name in entry.zones and z.kind == "neighbour"]
             if len(named) != len(entry.zones):
-                log.warning("masking answer %s waits: zone(s) %s are no longer in force", entry.id,
+                # Right after `requests mask` draws a zone the frame loop has not loaded it yet: a wait, not an error.
+                log.warning("masking answer %s waits: zone(s) %s not in force in the running agent (not loaded yet, "
+                            "or removed since)", entry.id,
                             ", ".join(entry.zones))
                 return
             self.stills.ask(named)
