@@ -7,6 +7,8 @@
   (:mod:`.public_figures`); ``Cache-Control: public, max-age=300``;
 - ``/transparency.json``: the same figures as a document signed with the center's key, and ``/center.pub.json``,
   the key to check it with, so anyone can archive a month's page and prove later what it said;
+- ``/verify_transparency.py``: a checker of such a copy that needs only Python and cryptography
+  (:mod:`.transparency_verifier`);
 - ``/opt-out``: anyone may ask for their property to be masked (an address or a description, optionally a map
   point and an area); the answer page shows the neighbour's private link once;
 - ``/opt-out/<token>``: the private link: each camera asked (numbered, by area: never a device id or the
@@ -30,6 +32,7 @@ from flask import Flask, Response, abort, render_template, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.serving import make_server
 
+from edge_agent.center import transparency_verifier
 from edge_agent.center.files import write_private
 from edge_agent.center.keys import CenterPaths
 from edge_agent.center.neighbours import NeighbourDesk
@@ -110,7 +113,8 @@ def create_public_app(paths: CenterPaths, hosts: Iterable[str] = (), *, behind_p
     @app.after_request
     def _headers(response: Response) -> Response:
         guard.set_headers(response)
-        if request.endpoint in ("index", "transparency_json", "center_key", "css") and response.status_code == 200:
+        if request.endpoint in ("index", "transparency_json", "center_key", "verifier", "css") and \
+                response.status_code == 200:
             response.headers["Cache-Control"] = CACHEABLE  # the same for everyone, no cookie: cacheable
         return response
 
@@ -119,6 +123,9 @@ def create_public_app(paths: CenterPaths, hosts: Iterable[str] = (), *, behind_p
     app.add_url_rule("/transparency.json", "transparency_json", lambda: transparency_json(state))
     app.add_url_rule("/center.pub.json", "center_key", lambda: Response(paths.public.read_bytes(),
                                                                          mimetype="application/json"))
+    # The checker anyone can run on a kept copy (Python and cryptography only), served as text to read first.
+    app.add_url_rule("/verify_transparency.py", "verifier", lambda: Response(
+        Path(transparency_verifier.__file__).read_bytes(), mimetype="text/plain"))
     app.add_url_rule("/opt-out", "opt_out", lambda: opt_out_form(state), methods=["GET"])
     app.add_url_rule("/opt-out", "opt_out_submit", lambda: opt_out_submit(state), methods=["POST"])
     app.add_url_rule("/opt-out/<token>", "opt_out_status", lambda token: opt_out_status(state, token))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import html
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -189,3 +191,32 @@ def test_a_map_point_alone_names_the_property(bench: Bench) -> None:
     assert desk.dispatch(lambda topic, payload, **_: published.append(payload), "rtcc/v1") == 1
     assert b"the property at map point 52.52011, 13.40495" in published[0]  # what the homeowner is shown
     assert re.search("until " + when, client.get(f"/opt-out/{token}").get_data(as_text=True))
+
+
+def test_anyone_can_check_a_kept_copy_with_the_pages_own_checker(bench: Bench, tmp_path: Path) -> None:
+    """The three files from the page, run as a stranger would: the checker alone (no edge-agent on the path)."""
+    client = create_public_app(bench.center).test_client()
+    files = {}
+    for name in ("transparency.json", "center.pub.json", "verify_transparency.py"):
+        response = client.get("/" + name)
+        assert response.status_code == 200 and response.headers["Cache-Control"] == "public, max-age=300"
+        files[name] = tmp_path / name
+        files[name].write_bytes(response.data)
+
+    def run(report: Path, key: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-I", str(files["verify_transparency.py"]), str(report), str(key)],
+                              capture_output=True, text=True, cwd=tmp_path, check=False)
+
+    good = run(files["transparency.json"], files["center.pub.json"])
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert good.stdout.startswith("VALID: signed by center unit-center")
+    assert "footage kept: On the device" in good.stdout
+    tampered = tmp_path / "tampered.json"
+    original = files["transparency.json"].read_bytes()
+    tampered.write_bytes(original.replace(b'"neighbour_asks":0', b'"neighbour_asks":9', 1))
+    assert tampered.read_bytes() != original
+    changed = run(tampered, files["center.pub.json"])
+    assert changed.returncode == 1 and "changed after the center signed it" in changed.stdout
+    other = make_bench(tmp_path / "other").center.public
+    assert run(files["transparency.json"], other).returncode == 1  # another center's key
+    assert run(tmp_path / "missing.json", files["center.pub.json"]).returncode == 2
