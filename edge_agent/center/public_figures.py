@@ -27,6 +27,7 @@ from typing import Any
 from edge_agent.center.devices import enrolled_at, withdrawn_at, withdrawn_ids
 from edge_agent.center.files import write_private
 from edge_agent.center.keys import CenterPaths, DeviceRegistry, load_keys
+from edge_agent.center.neighbour_policy import OverduePolicy
 from edge_agent.center.neighbours import NeighbourDesk
 from edge_agent.center.places import Places
 from edge_agent.center.services import Center
@@ -128,6 +129,9 @@ def program(paths: CenterPaths) -> dict[str, Any]:
     return {
         "name": about["name"], "operator": about["operator"], "contact": about["contact"],
         "devices_do": list(WHAT_DEVICES_DO),
+        # Whether the center refuses live video while a camera leaves a neighbour's request unanswered (the
+        # homeowners' documentation says the center states it here).
+        "refuses_live_when_neighbour_unanswered": OverduePolicy(paths).enabled(),
         "retention": {
             "device_default_hours": RetentionSettings().hours,
             "device_max_hours": MAX_RETENTION_HOURS,

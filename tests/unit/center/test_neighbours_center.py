@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from edge_agent.center.neighbour_policy import OverduePolicy
 from edge_agent.center.neighbours import NeighbourDesk
 from edge_agent.center.places import Places, distance_km, parse_point
 from edge_agent.center.public_figures import WHAT_DEVICES_DO, configure, public_report
@@ -170,6 +171,14 @@ def test_the_signed_json_says_what_the_page_says_about_the_program(bench: Bench,
     assert program["retention"]["device"] in page and "At the center: 90 days, unless a case needs it" in page
     assert all(statement in page for statement in program["devices_do"])
     assert "<h1>Elm Street doorbell program</h1>" in page
+    assert program["refuses_live_when_neighbour_unanswered"] is False
+    assert "does not stop taking live video" in page
+    OverduePolicy(bench.center).set(True)
+    fresh = create_public_app(bench.center).test_client()  # the report is cached for five minutes
+    assert verify_document(fresh.get("/transparency.json").data, center_key)["program"][
+        "refuses_live_when_neighbour_unanswered"] is True
+    shown_now = " ".join(fresh.get("/").get_data(as_text=True).split())
+    assert "takes no live video from a camera whose owner left" in shown_now
 
 
 def test_a_map_point_alone_names_the_property(bench: Bench) -> None:
