@@ -367,12 +367,15 @@ def test_publisher_keeps_items_through_a_broker_outage(mosquitto, tmp_path: Path
         assert not link.wait_connected(0.5)
         assert [i.seq for i in outbox.pending()] == list(range(5, 10))  # nothing lost while the broker is away
         mosquitto.start()
-        assert received.wait_for(10) == list(range(10))
+        arrivals = received.wait_for(10)
         assert _until(lambda: not outbox.pending())
     finally:
         publisher.stop()
     assert outbox.pending() == []
-    assert received.seqs == list(range(10))  # each exactly once, in order
+    # QoS 1 is at least once: a message the center had but whose acknowledgement the broker did not get before it
+    # stopped comes again (the center stores it once). What waited in the outbox during the outage comes once.
+    assert list(dict.fromkeys(arrivals)) == list(range(10))  # every one, first arrivals in order
+    assert {seq for seq in received.seqs if received.seqs.count(seq) > 1} <= set(range(5))
 
 
 def test_publisher_recovers_when_the_broker_dies_mid_stream(mosquitto, tmp_path: Path, links) -> None:
