@@ -102,7 +102,7 @@ def deface_fps(video: Path, work: Path) -> float | None:
         return None
     driver = REPO / "bench" / "deface_driver.py"
     # deface is an order of magnitude slower: its first 30 frames give a stable rate within the time budget.
-    subprocess.run([str(DEFACE_PYTHON), str(driver), str(video), str(work), "--no-masks", "--limit", "30"],
+    subprocess.run([str(DEFACE_PYTHON), str(driver), "redact", str(video), str(work), "--no-masks", "--limit", "30"],
                    check=True, capture_output=True)
     timing = json.loads((work / "timing.json").read_text())
     return float(timing["frames"] / timing["seconds"])
