@@ -5,7 +5,6 @@ with the key the page publishes."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,15 +22,12 @@ from edge_agent.consent.masking import AnswerZone, MaskingAnswer, Still
 from edge_agent.seal.signed import sign_document, verify_document
 from edge_agent.transport.model import InboundMessage
 from edge_agent.web.serving import WebServer
+from tests.chromium import ARGS, CHROMIUM, NEEDS_CHROMIUM, WAIT_MS
 from tests.unit.center.center_helpers import DEVICE, Bench, make_bench
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+pytestmark = NEEDS_CHROMIUM
 sync_api = pytest.importorskip("playwright.sync_api")
 
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-WAIT_MS = 60_000  # generous: the machine may be busy; no test asserts on time
 STILL_W, STILL_H = 320, 180
 BLACK = (40, 20, 160, 100)  # x0, y0, x1, y1 of the neighbour's property in the still
 

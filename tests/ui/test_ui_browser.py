@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,15 +18,12 @@ from edge_agent.cli import main as cli_main
 from edge_agent.consent.masking_inbox import MaskingInbox
 from edge_agent.consent.state import ConsentStore
 from edge_agent.ui import UiServer
+from tests.chromium import ARGS, CHROMIUM, NEEDS_CHROMIUM, WAIT_MS
 from tests.ui.ui_helpers import masking_request, police_request
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+pytestmark = NEEDS_CHROMIUM
 sync_api = pytest.importorskip("playwright.sync_api")
 
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-WAIT_MS = 60_000  # generous: the machine may be busy; no test asserts on time
 
 
 @pytest.fixture(scope="module")
