@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -20,6 +17,7 @@ from edge_agent.redact.detect_image import lores_for_detection
 from edge_agent.redact.redactor import NEIGHBOUR_FILL, RedactedFrame
 from edge_agent.segment.decode import decode_segment
 from edge_agent.segment.model import Segment
+from tests.unit.device.agent_thread import AgentThread
 
 PROFILE = """
 name = "pi-fast-path"
@@ -158,35 +156,13 @@ def test_hardware_path_reload_with_a_new_camera_size(tmp_path: Path, fake_picame
         real(segment, scene_shifted)
 
     agent.segment_done = keep  # type: ignore[method-assign]
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            agent.run()
-        except BaseException as exc:  # the test fails on it below
-            errors.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-
-    def wait(check: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + 30
-        while not check():
-            assert thread.is_alive() and not errors, errors
-            assert time.monotonic() < deadline, "timed out"
-            time.sleep(0.05)
-
-    try:
-        wait(lambda: len(segments) >= 1)
+    with AgentThread(agent) as running:
+        running.wait(lambda: len(segments) >= 1)
         path.write_text(hardware.replace("width = 320", "width = 640").replace("height = 240", "height = 480"))
         agent.reload_event.set()
-        wait(lambda: any(e["kind"] == "profile_reload" for e in AuditLog(device.audit).entries()))
+        running.wait(lambda: any(e["kind"] == "profile_reload" for e in AuditLog(device.audit).entries()))
         before = len(segments)
-        wait(lambda: len(segments) >= before + 2)
-    finally:
-        agent.stop_event.set()
-        thread.join(timeout=30)
-    assert not errors, errors
+        running.wait(lambda: len(segments) >= before + 2)
     assert isinstance(agent.loop.capture, HardwareCapture) and agent.loop.capture.info.width == 640
     shapes = []
     for segment in segments:

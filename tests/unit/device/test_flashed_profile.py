@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -25,6 +24,7 @@ from edge_agent.core.audit import AuditLog
 from edge_agent.core.paths import CONFIG_ROOT_ENV, DATA_DIR_ENV, DevicePaths
 from edge_agent.device.agent_state import AgentState
 from edge_agent.device.daemon import Agent, RunOptions
+from tests.unit.device.agent_thread import AgentThread
 
 PROFILE = """
 name = "{name}"
@@ -99,33 +99,14 @@ def test_run_without_a_profile_runs_the_flashed_one(root: Root, device: DevicePa
 def test_a_flash_then_a_reload_runs_what_was_flashed(root: Root, device: DevicePaths) -> None:
     root.flash("first", live_hours=8)
     agent = Agent(RunOptions(data_dir=device.root, profile_root=root.path, duration=60.0))
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            agent.run()
-        except BaseException as exc:  # the test fails on it below
-            errors.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while agent.summary.frames < 5:
-            assert thread.is_alive() and time.monotonic() < deadline, errors
-            time.sleep(0.05)
+    with AgentThread(agent) as running:
+        running.wait(lambda: agent.summary.frames >= 5)
         now = time.time()
         grant = live_record(now, now + 6 * 3600, OFF_RECORD, 8.0)  # within the first profile's cap
         ConsentStore(device.consent).write(grant)
         root.flash("second", live_hours=1)
         agent.reload_event.set()  # what `profile flash` does to a running agent, through SIGHUP
-        while not any(e["kind"] == "profile_reload" for e in AuditLog(device.audit).entries()):
-            assert thread.is_alive() and time.monotonic() < deadline, errors
-            time.sleep(0.05)
-    finally:
-        agent.stop_event.set()
-        thread.join(timeout=30)
-    assert not errors, errors
+        running.wait(lambda: any(e["kind"] == "profile_reload" for e in AuditLog(device.audit).entries()))
     reloads = [e for e in AuditLog(device.audit).entries() if e["kind"] == "profile_reload"]
     assert [e["profile"] for e in reloads] == ["second"]
     assert agent.policy.profile.name == "second"
