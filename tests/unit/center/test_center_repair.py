@@ -37,6 +37,18 @@ def _status(bench: Bench, state: str, shared_seq: int) -> None:
     assert learned.status == "new"
 
 
+def _ask_until_given_up(repair: Repair) -> float:
+    """Tick the repair (at once, then past the grace time, then once a back-off period) long enough for every
+    attempt to be spent; the clock it reached."""
+    now = time.time()
+    repair.tick(now)
+    now += 60
+    for _ in range(40):
+        repair.tick(now)
+        now += repair_module.BACKOFF_MAX_S
+    return now
+
+
 def _setup(tmp_path: Path, stored: list[int], count: int = 10) -> tuple[Bench, Repair, Sent, list[bytes]]:
     bench = make_bench(tmp_path)
     blobs = bench.sealed(count, time.time() - 60)
@@ -138,12 +150,7 @@ def test_answers_that_do_not_match_a_request_are_refused(tmp_path: Path, bad: st
 def test_a_number_asked_for_too_often_is_lost(tmp_path: Path) -> None:
     bench, repair, sent, _ = _setup(tmp_path, [0, 2])
     _status(bench, "online", 2)
-    now = time.time()
-    repair.tick(now)
-    now += 60
-    for _ in range(40):
-        repair.tick(now)
-        now += repair_module.BACKOFF_MAX_S
+    _ask_until_given_up(repair)
     assert len(sent.requests) == repair_module.MAX_ATTEMPTS
     state = json.loads((bench.center.repair / f"{DEVICE}.json").read_text())
     assert "not received after" in state["lost"]["1"]
@@ -188,12 +195,7 @@ def test_numbers_given_up_on_are_asked_again_when_the_device_speaks(tmp_path: Pa
     # What the device itself said it lost stays lost.
     bench, repair, sent, _ = _setup(tmp_path, [0, 3])
     _status(bench, "online", 3)
-    now = time.time()
-    repair.tick(now)
-    now += 60
-    for _ in range(40):
-        repair.tick(now)
-        now += repair_module.BACKOFF_MAX_S
+    now = _ask_until_given_up(repair)
     state = json.loads((bench.center.repair / f"{DEVICE}.json").read_text())
     assert state["lost"] == {"1": repair_module.GAVE_UP, "2": repair_module.GAVE_UP} and state["complete_to"] == 3
     state["lost"]["2"] = "evicted from the device's retention of shared segments at its cap"
