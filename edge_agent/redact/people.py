@@ -31,7 +31,7 @@ from edge_agent.redact.personwatch import PersonWatch
 from edge_agent.redact.perspective import HeightPrior
 from edge_agent.redact.redactor import ALL_PARTS, Parts, PeopleMask, detect_size
 from edge_agent.redact.sweep import FaceSweep
-from edge_agent.redact.tracker import Box, Tracker, pad_box, union_box
+from edge_agent.redact.tracker import Box, Tracker, centre_inside, pad_box, union_box
 from edge_agent.redact.zones import Mask, ZoneMasks
 
 log = logging.getLogger(__name__)
@@ -120,11 +120,6 @@ def _person_view(image: Image, small: Image) -> tuple[Image, float]:
     size = detect_size(width, height, *PERSON_VIEW)
     view = image if size == (width, height) else shrink(image, *size)
     return view, small.shape[1] / view.shape[1]
-
-
-def _centre_inside(box: Box, other: Box) -> bool:
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    return other[0] <= cx <= other[2] and other[1] <= cy <= other[3]
 
 
 def face_size_of(box: Box) -> float:
@@ -256,7 +251,7 @@ class PassersBy:
         # The sweep is for people the motion gate cannot see. A face on someone it tracks is covered by that
         # track, which follows them; held for rounds where it was found, it would mask the empty spot they
         # walked away from for half a minute (at a doorbell's range the sweep finds every passer-by's face).
-        detections = [d for d in detections if not any(_centre_inside(d, box) for box in self._held)]
+        detections = [d for d in detections if not any(centre_inside(d, box) for box in self._held)]
         return self._swept.update(detections, t)
 
     def _hold_for_rounds(self, image: Image, size: tuple[int, int], t: float) -> None:

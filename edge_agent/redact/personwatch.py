@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 
 from edge_agent.capture.base import Image
 from edge_agent.redact.persons import PersonDetector
-from edge_agent.redact.tracker import Box, Tracker, inside
+from edge_agent.redact.tracker import Box, Tracker, centre_inside, inside
 
 HOLD_RUNS = 2.5  # a person found is held this many runs (they are looked for again once a run)
 STOP_SECONDS = 300.0  # the longest an exit waits for a run under way
@@ -63,11 +63,6 @@ def _scaled(found: Sequence[tuple[Box, float]], scale: float, size: tuple[int, i
 def _tracked(box: Box, track: Box) -> bool:
     """True when a motion track already covers the person in ``box`` (its centre, or half of it)."""
     return centre_inside(box, track) or inside(box, track) >= TRACKED_SHARE
-
-
-def centre_inside(box: Box, other: Box) -> bool:
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    return other[0] <= cx <= other[2] and other[1] <= cy <= other[3]
 
 
 class _Worker:

@@ -120,6 +120,12 @@ def inside(inner: Box, outer: Box) -> float:
     return _intersection(inner, outer) / area if area > 0 else 0.0
 
 
+def centre_inside(box: Box, other: Box) -> bool:
+    """True when the centre of ``box`` lies in ``other``."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return other[0] <= cx <= other[2] and other[1] <= cy <= other[3]
+
+
 def _split(box: Box, detections: Sequence[Box]) -> bool:
     """True when two or more detections lie inside a held box: it followed a group that has come apart."""
     return sum(1 for d in detections if inside(d, box) >= SPLIT_INSIDE) >= 2
